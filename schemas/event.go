@@ -204,6 +204,9 @@ func splitObject(data []byte) (object, *ContractError) {
 		return nil, reject(ReasonNotObject, "record is %s, not a JSON object", describeToken(tok))
 	}
 	var obj object
+	// A set, not a scan of obj: a 1 MiB record can hold 100k members, and
+	// a quadratic check took half a minute on one such record.
+	seen := make(map[string]struct{})
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -212,13 +215,12 @@ func splitObject(data []byte) (object, *ContractError) {
 		name, _ := tok.(string)
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, reject(ReasonInvalidJSON, "member %q: %v", name, err)
+			return nil, reject(ReasonInvalidJSON, "member %q: %v", truncate(name, 80), err)
 		}
-		for _, f := range obj {
-			if f.name == name {
-				return nil, reject(ReasonDuplicateField, "member %q appears more than once", name)
-			}
+		if _, dup := seen[name]; dup {
+			return nil, reject(ReasonDuplicateField, "member %q appears more than once", truncate(name, 80))
 		}
+		seen[name] = struct{}{}
 		obj = append(obj, field{name: name, value: raw})
 	}
 	if _, err := dec.Token(); err != nil {
@@ -395,19 +397,23 @@ func platform(o object) *string {
 
 // country keeps a two-letter code, uppercased; anything else is NULL, not
 // a reject. Letters are checked, not the ISO list, so that newly assigned
-// codes pass without a release.
+// codes pass without a release. The letters are checked before
+// uppercasing: Unicode case mapping turns "ıt" (dotless i) into "IT".
 func country(o object) *string {
 	f := o.get(contractFieldCountry)
 	if f == nil {
 		return nil
 	}
 	s, ok := stringField(f)
-	s = strings.ToUpper(strings.TrimSpace(s))
-	if !ok || len(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' {
+	s = strings.TrimSpace(s)
+	if !ok || len(s) != 2 || !isASCIILetter(s[0]) || !isASCIILetter(s[1]) {
 		return nil
 	}
+	s = strings.ToUpper(s)
 	return &s
 }
+
+func isASCIILetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
 
 func value(o object) (*float64, *ContractError) {
 	f := o.get(contractFieldValue)

@@ -1,0 +1,103 @@
+// Package decode turns raw records into events in canonical form under the
+// event contract v1, and every record that breaks it into a dead letter
+// that keeps its raw bytes. Both jobs run it unchanged.
+package decode
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/railyard/railyard/schemas"
+)
+
+// Counter names, in the "railyard" namespace. Reconciliation reads them:
+// records_in = events_valid + dead_letters (and, after dedup,
+// events_valid = unique events + duplicates).
+const (
+	Namespace          = "railyard"
+	CounterRecordsIn   = "records_in"
+	CounterValid       = "events_valid"
+	CounterDeadLetters = "dead_letters"
+	// CounterReasonPrefix + reason counts dead letters per reason code.
+	CounterReasonPrefix = "dead_letter_"
+	// DistEventLag is the distribution of ingest time minus event time, in
+	// milliseconds.
+	DistEventLag = "event_lag_ms"
+)
+
+// Config configures Events.
+type Config struct {
+	// Layer is written on every row: schemas.LayerBatch or schemas.LayerSpeed.
+	Layer string
+}
+
+func (c Config) validate() error {
+	if c.Layer != schemas.LayerBatch && c.Layer != schemas.LayerSpeed {
+		return fmt.Errorf("decode: Layer must be %q or %q, got %q", schemas.LayerBatch, schemas.LayerSpeed, c.Layer)
+	}
+	return nil
+}
+
+// Events decodes records.
+//
+// PCollection<schemas.Record> → PCollection<schemas.Event> (each
+// timestamped with its event time) and PCollection<schemas.DeadLetter>.
+func Events(s beam.Scope, records beam.PCollection, cfg Config) (events, deadLetters beam.PCollection) {
+	s = s.Scope("decode.Events")
+	if err := cfg.validate(); err != nil {
+		panic(err)
+	}
+	return beam.ParDo2(s, &decodeFn{Layer: cfg.Layer}, records)
+}
+
+type decodeFn struct {
+	Layer string
+
+	recordsIn, valid, deadLetters beam.Counter
+	lag                           beam.Distribution
+}
+
+func (fn *decodeFn) Setup() {
+	fn.recordsIn = beam.NewCounter(Namespace, CounterRecordsIn)
+	fn.valid = beam.NewCounter(Namespace, CounterValid)
+	fn.deadLetters = beam.NewCounter(Namespace, CounterDeadLetters)
+	fn.lag = beam.NewDistribution(Namespace, DistEventLag)
+}
+
+func (fn *decodeFn) ProcessElement(ctx context.Context, rec schemas.Record, emitEvent func(beam.EventTime, schemas.Event), emitDead func(schemas.DeadLetter)) {
+	fn.recordsIn.Inc(ctx, 1)
+	ev, err := schemas.ParseEvent(rec.Data)
+	if err != nil {
+		dl := schemas.NewDeadLetter(rec, fn.Layer, schemas.StageDecode, err, time.Now().UnixMicro())
+		fn.deadLetters.Inc(ctx, 1)
+		beam.NewCounter(Namespace, CounterReasonPrefix+dl.Reason).Inc(ctx, 1)
+		emitDead(dl)
+		return
+	}
+	ev.IngestTime = rec.IngestTime
+	ev.Layer = fn.Layer
+	if rec.MessageID != "" {
+		id := rec.MessageID
+		ev.MessageID = &id
+	}
+	if rec.SourceURI != "" {
+		uri := rec.SourceURI
+		ev.SourceURI = &uri
+	}
+	fn.valid.Inc(ctx, 1)
+	if rec.IngestTime != 0 {
+		fn.lag.Update(ctx, (rec.IngestTime-ev.EventTime)/1000)
+	}
+	emitEvent(mtime.FromMilliseconds(ev.EventTime/1000), ev)
+}
+
+func init() {
+	register.DoFn4x0[context.Context, schemas.Record, func(beam.EventTime, schemas.Event), func(schemas.DeadLetter)](&decodeFn{})
+	register.Emitter2[beam.EventTime, schemas.Event]()
+	register.Emitter1[schemas.DeadLetter]()
+}
