@@ -1,0 +1,149 @@
+// Package batchjob is Railyard's batch layer: it reads the raw lake,
+// decodes, deduplicates and aggregates with the shared transforms, and
+// replaces the day partitions it covers in the *_batch tables. Running it
+// twice over the same input leaves the same rows.
+package batchjob
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"github.com/railyard/railyard/pipelines/config"
+	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/bqsink"
+	"github.com/railyard/railyard/transforms/decode"
+	"github.com/railyard/railyard/transforms/dedup"
+	"github.com/railyard/railyard/transforms/lake"
+	"github.com/railyard/railyard/transforms/metrics"
+	"github.com/railyard/railyard/transforms/sessions"
+)
+
+// Config is one batch run, from its flags.
+type Config struct {
+	config.Destination
+	// Inputs are file globs to read (--input).
+	Inputs []string
+	// Lake, From and To select whole event days of the lake
+	// (--lake, --from, --to); an alternative to Inputs.
+	Lake, From, To string
+	// SessionGap closes a session after this much inactivity.
+	SessionGap time.Duration
+	// RunID names this run in staging tables and the watermark.
+	RunID string
+}
+
+// DefaultSessionGap is the --session_gap default.
+const DefaultSessionGap = 30 * time.Minute
+
+// Validate checks the configuration and returns the first problem, worded
+// for the person who typed the flags.
+func (c Config) Validate() error {
+	if err := c.Destination.Validate(); err != nil {
+		return err
+	}
+	byDays := c.From != "" || c.To != ""
+	switch {
+	case len(c.Inputs) > 0 && byDays:
+		return fmt.Errorf("give either --input or --from/--to, not both")
+	case len(c.Inputs) == 0 && !byDays:
+		return fmt.Errorf("nothing to read: give --input=GLOB[,GLOB…] or --lake=gs://… with --from=YYYY-MM-DD --to=YYYY-MM-DD")
+	case byDays && (c.From == "" || c.To == ""):
+		return fmt.Errorf("--from and --to go together (both inclusive event days, YYYY-MM-DD)")
+	}
+	if byDays {
+		if err := config.ValidateLake(c.Lake); err != nil {
+			return err
+		}
+		if _, err := config.Days(c.From, c.To); err != nil {
+			return err
+		}
+	}
+	if c.SessionGap <= 0 {
+		return fmt.Errorf("--session_gap=%v must be positive", c.SessionGap)
+	}
+	if c.RunID == "" {
+		return fmt.Errorf("batchjob: RunID is empty")
+	}
+	return nil
+}
+
+// globs returns what to read, and the days the run covers whole (those
+// partitions are replaced even when no valid event remains in them).
+func (c Config) globs() (globs, days []string) {
+	if len(c.Inputs) > 0 {
+		return c.Inputs, nil
+	}
+	days, _ = config.Days(c.From, c.To) // checked by Validate
+	for _, d := range days {
+		globs = append(globs, config.DayGlob(c.Lake, d))
+	}
+	return globs, days
+}
+
+func (c Config) sink() bqsink.Config {
+	return bqsink.Config{Project: c.Project, Dataset: c.Dataset, RunID: c.RunID}
+}
+
+// Build adds the batch job to s. The steps carry stable names: they are
+// what the Dataflow graph and Prism's UI show.
+func Build(s beam.Scope, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	globs, days := cfg.globs()
+	sink := cfg.sink()
+
+	// 1. Read every line of the lake files the run covers.
+	records, readDead, files := lake.Read(s.Scope("ReadLake"), lake.ReadConfig{Globs: globs, AllowEmpty: len(days) > 0})
+	// 2. Decode and conform them to the event contract.
+	events, decodeDead := decode.Events(s.Scope("DecodeEvents"), records, decode.Config{Layer: schemas.LayerBatch})
+	// 3. Keep the first of each event_id by ingest time, exactly.
+	unique := dedup.ByEventID(s.Scope("DedupEvents"), events, dedup.Config{Mode: dedup.Exact})
+	// 4. Aggregate per minute and per session.
+	perMinute := metrics.WithoutPane(s, metrics.PerMinute(s.Scope("ComputeMetrics"), unique, metrics.Config{}))
+	perSession := sessions.WithoutPane(s, sessions.PerUser(s.Scope("ComputeSessions"), unique, sessions.Config{Gap: cfg.SessionGap}))
+	// 5. Replace the covered day partitions of each batch table.
+	writeDead := []beam.PCollection{
+		bqsink.ReplacePartitions(s.Scope("WriteEvents"), sink, mustTable(schemas.TableEventsBatch), unique, days),
+		bqsink.ReplacePartitions(s.Scope("WriteMetrics"), sink, mustTable(schemas.TableMetricsMinuteBatch), perMinute, days),
+		bqsink.ReplacePartitions(s.Scope("WriteSessions"), sink, mustTable(schemas.TableSessionsBatch), perSession, days),
+	}
+	// 6. Dead letters of the files read replace those of earlier runs.
+	dead := beam.Flatten(s, append([]beam.PCollection{readDead, decodeDead}, writeDead...)...)
+	bqsink.ReplaceDeadLetters(s.Scope("WriteDeadLetters"), sink, dead, files)
+	return nil
+}
+
+func mustTable(name string) schemas.Table {
+	t, err := schemas.LookupTable(name)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// Run ensures the dataset and tables exist, then builds and runs the job
+// on the runner of --runner, and returns its result (metrics included).
+func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := bqsink.Ensure(ctx, cfg.sink()); err != nil {
+		return nil, fmt.Errorf("prepare BigQuery dataset %s.%s: %w", cfg.Project, cfg.Dataset, err)
+	}
+	p, s := beam.NewPipelineWithRoot()
+	if err := Build(s, cfg); err != nil {
+		return nil, err
+	}
+	slog.Info("batch job starting", "run_id", cfg.RunID, "project", cfg.Project, "dataset", cfg.Dataset)
+	res, err := beamx.RunWithMetrics(ctx, p)
+	if err != nil {
+		return res, fmt.Errorf("batch job %s: %w", cfg.RunID, err)
+	}
+	return res, nil
+}

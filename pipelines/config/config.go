@@ -1,0 +1,117 @@
+// Package config holds what both jobs' command lines share: the BigQuery
+// destination, the runner, and the lake's day layout, each validated with
+// a message that names the flag, before any job starts.
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Destination is where a job writes: a BigQuery project and dataset.
+type Destination struct {
+	Project string
+	Dataset string
+}
+
+var (
+	projectPattern = regexp.MustCompile(`^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+	datasetPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,1024}$`)
+	bucketPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$`)
+)
+
+// Validate checks the destination flags.
+func (d Destination) Validate() error {
+	switch {
+	case d.Project == "":
+		return fmt.Errorf("--project is required: the Google Cloud project that holds the BigQuery dataset")
+	case !projectPattern.MatchString(d.Project):
+		return fmt.Errorf("--project=%q is not a Google Cloud project id (6-30 lowercase letters, digits and hyphens, starting with a letter)", d.Project)
+	case !datasetPattern.MatchString(d.Dataset):
+		return fmt.Errorf("--dataset=%q is not a BigQuery dataset name (letters, digits and underscores only)", d.Dataset)
+	}
+	return nil
+}
+
+// Runners are the --runner values Railyard supports; "" means prism.
+var Runners = []string{"prism", "dataflow", "flink", "universal"}
+
+// ValidateRunner checks --runner.
+func ValidateRunner(name string) error {
+	if name == "" {
+		return nil
+	}
+	for _, r := range Runners {
+		if name == r {
+			return nil
+		}
+	}
+	return fmt.Errorf("--runner=%q is not supported; use one of %s", name, strings.Join(Runners, ", "))
+}
+
+// DayLayout is the date format of the lake's dt= folders and of --from/--to.
+const DayLayout = "2006-01-02"
+
+// MaxDays bounds a --from/--to range, so a typo in a year does not start a
+// job over decades of empty prefixes.
+const MaxDays = 3660
+
+// Days expands an inclusive --from/--to range into the days it covers.
+func Days(from, to string) ([]string, error) {
+	f, err := time.Parse(DayLayout, from)
+	if err != nil {
+		return nil, fmt.Errorf("--from=%q is not a date YYYY-MM-DD", from)
+	}
+	t, err := time.Parse(DayLayout, to)
+	if err != nil {
+		return nil, fmt.Errorf("--to=%q is not a date YYYY-MM-DD", to)
+	}
+	if t.Before(f) {
+		return nil, fmt.Errorf("--to=%s is before --from=%s", to, from)
+	}
+	n := int(t.Sub(f).Hours()/24) + 1
+	if n > MaxDays {
+		return nil, fmt.Errorf("--from=%s --to=%s covers %d days; the limit is %d", from, to, n, MaxDays)
+	}
+	days := make([]string, 0, n)
+	for d := f; !d.After(t); d = d.AddDate(0, 0, 1) {
+		days = append(days, d.Format(DayLayout))
+	}
+	return days, nil
+}
+
+// ValidateLake checks --lake: gs://bucket[/prefix] or a local folder.
+func ValidateLake(lake string) error {
+	if lake == "" {
+		return fmt.Errorf("--lake is required: gs://BUCKET[/prefix] (or a local folder for local runs)")
+	}
+	if rest, ok := strings.CutPrefix(lake, "gs://"); ok {
+		bucket, _, _ := strings.Cut(rest, "/")
+		if !bucketPattern.MatchString(bucket) {
+			return fmt.Errorf("--lake=%q: %q is not a Cloud Storage bucket name", lake, bucket)
+		}
+		return nil
+	}
+	if strings.Contains(lake, "://") {
+		return fmt.Errorf("--lake=%q: only gs:// and local folders are supported", lake)
+	}
+	return nil
+}
+
+// DayGlob returns the glob of every lake file of one event day.
+func DayGlob(lake, day string) string {
+	return strings.TrimSuffix(lake, "/") + "/raw/dt=" + day + "/hr=*/*"
+}
+
+// SplitList splits a comma-separated flag value, dropping empty items.
+func SplitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
