@@ -99,7 +99,9 @@ func allBytes() []byte {
 	return b
 }
 
-func utf8Line(b []byte) bool { return json.Valid(b) && strings.ToValidUTF8(string(b), "\uFFFD") == string(b) }
+func utf8Line(b []byte) bool {
+	return json.Valid(b) && strings.ToValidUTF8(string(b), "\uFFFD") == string(b)
+}
 
 func TestMarshalEnvelopeFormat(t *testing.T) {
 	data := []byte("\xff{}")
