@@ -53,6 +53,8 @@ var Tables = []Table{
 		Description: "Records that are not valid events under the event contract, and rows that could not be written, with their raw bytes and the reason."},
 	{Name: TableBatchWatermark, Row: reflect.TypeFor[BatchWatermark](),
 		Description: "Per batch table, the instant up to which the batch layer is complete. The serving views cut over from batch to speed rows there."},
+	{Name: TableBatchCoverage, Row: reflect.TypeFor[BatchCoverage](),
+		Description: "Per batch table and event day, the batch run that last recomputed the day completely. Written only after a run has written all its partitions; the serving views read batch rows for covered days and speed rows for every other day."},
 }
 
 // LookupTable returns the definition of the named table.

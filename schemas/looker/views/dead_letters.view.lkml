@@ -1,0 +1,77 @@
+# One row per dead letter: the BigQuery view dead_letters.
+view: dead_letters {
+  sql_table_name: `@{project}.@{dataset}.dead_letters` ;;
+
+  dimension_group: failed {
+    type: time
+    description: "When the record failed. Filter on it: the view is partitioned by its day."
+    timeframes: [raw, time, hour, date, week]
+    datatype: timestamp
+    sql: ${TABLE}.failed_at ;;
+  }
+
+  dimension_group: received {
+    type: time
+    description: "When the record arrived (publish time when known)."
+    timeframes: [raw, time, hour, date]
+    datatype: timestamp
+    sql: ${TABLE}.received_at ;;
+  }
+
+  dimension: layer {
+    type: string
+    sql: ${TABLE}.layer ;;
+  }
+
+  dimension: stage {
+    type: string
+    sql: ${TABLE}.stage ;;
+  }
+
+  dimension: reason {
+    type: string
+    description: "Short, stable reason code."
+    sql: ${TABLE}.reason ;;
+  }
+
+  dimension: error {
+    type: string
+    sql: ${TABLE}.error ;;
+  }
+
+  dimension: payload_preview {
+    type: string
+    description: "The payload's first 1024 bytes as text."
+    sql: ${TABLE}.payload_preview ;;
+  }
+
+  dimension: payload_bytes {
+    type: number
+    sql: ${TABLE}.payload_bytes ;;
+  }
+
+  dimension: payload_truncated {
+    type: yesno
+    sql: ${TABLE}.payload_truncated ;;
+  }
+
+  dimension: source_uri {
+    type: string
+    sql: ${TABLE}.source_uri ;;
+  }
+
+  dimension: message_id {
+    type: string
+    sql: ${TABLE}.message_id ;;
+  }
+
+  dimension: attributes {
+    type: string
+    sql: ${TABLE}.attributes ;;
+  }
+
+  measure: dead_letters {
+    type: count
+    description: "Number of dead letters."
+  }
+}

@@ -1,0 +1,38 @@
+-- view: dead_letters
+-- Dead letters of both layers in readable form: why each record failed,
+-- where, and a text preview of its payload. A bad record the stream saw and
+-- the batch layer later re-read appears once per layer. The raw bytes are in
+-- dead_letter.payload. Filter on failed_at to scan only the days you need.
+--
+-- columns from dead_letter: failed_at
+-- column received_at TIMESTAMP: When the record arrived: its Pub/Sub
+--   publish time when known, otherwise failed_at.
+-- columns from dead_letter: layer, stage, reason, error
+-- column payload_bytes INT64: Size of the stored payload in bytes.
+-- column payload_preview STRING: The first 1024 bytes of the payload as
+--   text: bytes that are not valid UTF-8 and control characters other than
+--   tab, line feed and carriage return are shown as U+FFFD.
+-- column payload_truncated BOOL: Whether the payload is longer than the
+--   preview.
+-- columns from dead_letter: source_uri, message_id, publish_time
+-- column attributes STRING: Pub/Sub message attributes as JSON text; NULL
+--   when there were none.
+SELECT
+  d.failed_at,
+  COALESCE(d.publish_time, d.failed_at) AS received_at,
+  d.layer,
+  d.stage,
+  d.reason,
+  d.error,
+  LENGTH(d.payload) AS payload_bytes,
+  REGEXP_REPLACE(
+    SAFE_CONVERT_BYTES_TO_STRING(SUBSTR(d.payload, 1, 1024)),
+    r'[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]', '\uFFFD'
+  ) AS payload_preview,
+  LENGTH(d.payload) > 1024 AS payload_truncated,
+  d.source_uri,
+  d.message_id,
+  d.publish_time,
+  -- TO_JSON_STRING(NULL) is the text null; keep SQL NULL.
+  IF(d.attributes IS NULL, NULL, TO_JSON_STRING(d.attributes)) AS attributes
+FROM `{project}.{dataset}.dead_letter` AS d
