@@ -39,7 +39,7 @@ type MetricMinute struct {
 // of a streaming window writes a new row; the latest pane is the answer.
 type Pane struct {
 	PaneIndex   int64  `bq:"pane_index" desc:"Index of the pane (0 for the first firing of the window); the highest is the latest revision."`
-	PaneTiming  string `bq:"pane_timing" desc:"EARLY (before the watermark passed the window), ON_TIME, or LATE (revised by late data)."`
+	PaneTiming  string `bq:"pane_timing" desc:"EARLY (before the watermark passed the window), ON_TIME, LATE (revised by late data), or UNKNOWN (the runner did not say: Prism loses the pane of merged session windows)."`
 	ProcessedAt int64  `bq:"processed_at,TIMESTAMP" desc:"When the speed layer computed this pane."`
 }
 
@@ -73,7 +73,7 @@ type SessionSpeed struct {
 // batch layer is complete: a row of batch_watermark.
 type BatchWatermark struct {
 	TableName     string `bq:"table_name" desc:"The batch table this watermark is for, for example events_batch."`
-	CompleteUntil int64  `bq:"complete_until,TIMESTAMP" desc:"The batch layer holds every record of this table before this instant (exclusive). The views read batch rows before it and speed rows from it on."`
+	CompleteUntil int64  `bq:"complete_until,TIMESTAMP" desc:"The batch layer holds every record of this table before this instant (exclusive): the end of the unbroken run of covered days (batch_coverage). It only moves forward. The views cut over per covered day; pipeline_health shows this watermark and its lag."`
 	UpdatedAt     int64  `bq:"updated_at,TIMESTAMP" desc:"When the batch run that set this watermark finished."`
 	RunID         string `bq:"run_id" desc:"The batch run that set it."`
 }

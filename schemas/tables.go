@@ -52,7 +52,7 @@ var Tables = []Table{
 	{Name: TableDeadLetter, Row: reflect.TypeFor[DeadLetter](), PartitionField: "failed_at", Clustering: []string{"layer", "reason"},
 		Description: "Records that are not valid events under the event contract, and rows that could not be written, with their raw bytes and the reason."},
 	{Name: TableBatchWatermark, Row: reflect.TypeFor[BatchWatermark](),
-		Description: "Per batch table, the instant up to which the batch layer is complete. The serving views cut over from batch to speed rows there."},
+		Description: "Per batch table, the instant up to which the batch layer is complete without a gap (see batch_coverage for each covered day). It only moves forward; pipeline_health reports its lag."},
 	{Name: TableBatchCoverage, Row: reflect.TypeFor[BatchCoverage](),
 		Description: "Per batch table and event day, the batch run that last recomputed the day completely. Written only after a run has written all its partitions; the serving views read batch rows for covered days and speed rows for every other day."},
 }

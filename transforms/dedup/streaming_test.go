@@ -1,0 +1,124 @@
+package dedup_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
+
+	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/dedup"
+)
+
+// step is one event of a test stream: records arriving at their event
+// time, or, when records is empty, the watermark advancing to watermark.
+type step struct {
+	records   []schemas.Event
+	watermark time.Time
+}
+
+// stream builds a TestStream of records stamped with their event time.
+// Prism allows one TestStream per pipeline.
+func stream(t *testing.T, s beam.Scope, steps []step) beam.PCollection {
+	t.Helper()
+	c := teststream.NewConfig()
+	for _, st := range steps {
+		if len(st.records) == 0 {
+			if err := c.AdvanceWatermark(st.watermark.UnixMilli()); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		for _, r := range st.records {
+			if err := c.AddElements(r.EventTime/1000, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := c.AdvanceWatermarkToInfinity(); err != nil {
+		t.Fatal(err)
+	}
+	return teststream.Create(s, c)
+}
+
+func speed(ev schemas.Event) schemas.Event {
+	ev.Layer = schemas.LayerSpeed
+	return ev
+}
+
+func init() {
+	register.Function1x2(stampEndOfTime)
+}
+
+// stampEndOfTime stamps a record with the end of the global window, as a
+// step that forgot to stamp event times after a GroupByKey would.
+func stampEndOfTime(ev schemas.Event) (beam.EventTime, schemas.Event) {
+	return mtime.EndOfGlobalWindowTime, ev
+}
+
+func TestByEventIDStreamingEndOfTime(t *testing.T) {
+	t.Run("dedups records stamped at the end of the global window", func(t *testing.T) {
+		first, again := speed(event("a", 10, "m1")), speed(event("a", 20, "m2"))
+		p, s := beam.NewPipelineWithRoot()
+		events := beam.ParDo(s, stampEndOfTime, stream(t, s, []step{{records: []schemas.Event{first}}, {records: []schemas.Event{again}}}))
+		got := dedup.ByEventID(s, events, dedup.Config{Mode: dedup.Streaming, Horizon: 24 * time.Hour})
+		passert.Equals(s, got, first)
+		ptest.RunAndValidate(t, p)
+	})
+}
+
+func TestByEventIDStreaming(t *testing.T) {
+	at := func(d time.Duration) time.Time { return time.UnixMicro(t0).Add(d) }
+	cfg := dedup.Config{Mode: dedup.Streaming, Horizon: time.Hour}
+	first, redelivery, afterHorizon := speed(event("a", 10, "m1")), speed(event("a", 5, "m2")), speed(event("a", 20, "m3"))
+	other := speed(event("b", 10, "m4"))
+
+	tests := []struct {
+		name           string
+		steps          []step
+		want           []schemas.Event
+		wantDuplicates int64
+	}{
+		{
+			name: "drops a late redelivery even with an earlier ingest time",
+			steps: []step{
+				{records: []schemas.Event{first, other}},
+				{watermark: at(10 * time.Minute)},
+				{records: []schemas.Event{redelivery}},
+			},
+			want:           []schemas.Event{first, other},
+			wantDuplicates: 1,
+		},
+		{
+			name: "emits an event again once its horizon has passed",
+			steps: []step{
+				{records: []schemas.Event{first}},
+				{watermark: at(10 * time.Minute)},
+				{records: []schemas.Event{redelivery}},
+				{watermark: at(2 * time.Hour)},
+				{records: []schemas.Event{afterHorizon}},
+			},
+			want:           []schemas.Event{first, afterHorizon},
+			wantDuplicates: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, s := beam.NewPipelineWithRoot()
+			got := dedup.ByEventID(s, stream(t, s, tt.steps), cfg)
+			passert.EqualsList(s, got, tt.want)
+			pr, err := ptest.RunWithMetrics(p)
+			if err != nil {
+				t.Fatalf("pipeline failed: %v", err)
+			}
+			if got := counter(t, pr, "duplicates"); got != tt.wantDuplicates {
+				t.Errorf("railyard/duplicates = %d, want %d", got, tt.wantDuplicates)
+			}
+		})
+	}
+}

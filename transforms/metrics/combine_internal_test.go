@@ -1,0 +1,84 @@
+package metrics
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func sumExact(values ...float64) float64 {
+	var partials []float64
+	for _, v := range values {
+		partials = addExact(partials, v)
+	}
+	return roundExact(partials)
+}
+
+func TestExactSum(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []float64
+		want   float64
+	}{
+		{name: "is zero for no values", values: nil, want: 0},
+		{name: "keeps a small value next to large ones that cancel", values: []float64{1e16, 1, -1e16, 1}, want: 2},
+		{name: "keeps it in another order", values: []float64{1, 1, 1e16, -1e16}, want: 2},
+		{name: "adds tenths to exactly one", values: []float64{0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1}, want: 1},
+		{name: "rounds a tie by what lies below it", values: []float64{1e-16, 1, 1e16}, want: 1.0000000000000002e16},
+		{name: "sums negative values", values: []float64{-2.5, -0.25, 1}, want: -1.75},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sumExact(tt.values...); got != tt.want {
+				t.Errorf("sum of %v = %v, want %v", tt.values, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestMinuteFnMerge checks the CombineFn outside a runner: however the
+// inputs are split into accumulators and merged, the total is the same to
+// the last bit.
+func TestMinuteFnMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	users := []string{"u1", "u2", "u3", "u4"}
+	var inputs []minuteInput
+	for i := range 300 {
+		in := minuteInput{}
+		if i%5 != 0 {
+			in.UserID = &users[rng.IntN(len(users))]
+		}
+		if i%7 != 0 {
+			v := (rng.Float64() - 0.5) * math.Pow(10, float64(rng.IntN(30)-10))
+			in.Value = &v
+		}
+		inputs = append(inputs, in)
+	}
+	var fn minuteFn
+	whole := fn.CreateAccumulator()
+	for _, in := range inputs {
+		whole = fn.AddInput(whole, in)
+	}
+	want := fn.ExtractOutput(whole)
+	if want.Events != 300 || want.Users != 4 {
+		t.Fatalf("total of all inputs = %+v, want 300 events and 4 users", want)
+	}
+
+	t.Run("gives the same total for any split and merge order", func(t *testing.T) {
+		for range 100 {
+			accs := []minuteAcc{fn.CreateAccumulator(), {}, fn.CreateAccumulator(), {}}
+			for _, i := range rng.Perm(len(inputs)) {
+				k := rng.IntN(len(accs))
+				accs[k] = fn.AddInput(accs[k], inputs[i])
+			}
+			rng.Shuffle(len(accs), func(i, j int) { accs[i], accs[j] = accs[j], accs[i] })
+			merged := fn.CreateAccumulator()
+			for _, a := range accs {
+				merged = fn.MergeAccumulators(merged, a)
+			}
+			if got := fn.ExtractOutput(merged); got != want {
+				t.Fatalf("total = %+v, want %+v", got, want)
+			}
+		}
+	})
+}

@@ -1,0 +1,256 @@
+// Package metrics counts events per one-minute event-time window and
+// (event_type, source, platform, country): the rows of the
+// metrics_minute_batch and metrics_minute_speed tables.
+//
+// The batch job uses the zero Config: one on-time pane per window. The
+// streaming job sets a trigger and an allowed lateness; every firing of a
+// window is then a new row, a revision, and the latest pane is the answer.
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/railyard/railyard/schemas"
+)
+
+// WindowSize is the length of a metrics window.
+const WindowSize = time.Minute
+
+// PaneMode says what a later pane of a window holds.
+type PaneMode int
+
+const (
+	// Accumulating panes hold all of the window's events seen so far, so
+	// the latest pane is the whole answer: what the *_speed tables and
+	// their views need. The default.
+	Accumulating PaneMode = iota
+	// Discarding panes hold only the events since the window's previous
+	// pane. Events and value_sum of the panes add up to the window's;
+	// users do not.
+	Discarding
+)
+
+func (m PaneMode) String() string {
+	switch m {
+	case Accumulating:
+		return "Accumulating"
+	case Discarding:
+		return "Discarding"
+	}
+	return fmt.Sprintf("PaneMode(%d)", int(m))
+}
+
+// Config holds the windowing settings of PerMinute. The zero Config is the
+// batch job's: Beam's default trigger, no allowed lateness.
+type Config struct {
+	// Trigger says when a window fires a pane; nil is Beam's default
+	// trigger (once when the watermark passes the end of the window, then
+	// once per late event within AllowedLateness).
+	Trigger trigger.Trigger
+	// AllowedLateness is how long after the end of a window its late
+	// events still revise it; the runner drops events later than that.
+	AllowedLateness time.Duration
+	// Panes says what a later pane of a window holds.
+	Panes PaneMode
+	// ProcessedAt, when set, is every pane's processed_at, instead of the
+	// wall clock at the time the pane is computed: for tests and golden
+	// files.
+	ProcessedAt time.Time
+}
+
+// Validate reports whether the configuration can build a pipeline.
+func (c Config) Validate() error {
+	if c.AllowedLateness < 0 {
+		return fmt.Errorf("AllowedLateness is %v, it must not be negative", c.AllowedLateness)
+	}
+	if c.Panes != Accumulating && c.Panes != Discarding {
+		return fmt.Errorf("unknown Panes %v", c.Panes)
+	}
+	return nil
+}
+
+// firesOnce reports whether every window fires exactly one pane, on
+// time: with Beam's default trigger and no allowed lateness, a window
+// fires when the watermark passes its end, and expires at that moment.
+func (c Config) firesOnce() bool {
+	if c.AllowedLateness != 0 {
+		return false
+	}
+	switch c.Trigger.(type) {
+	case nil, *trigger.DefaultTrigger, trigger.DefaultTrigger:
+		return true
+	}
+	return false
+}
+
+// windowOptions turns the configuration into WindowInto options.
+func (c Config) windowOptions() []beam.WindowIntoOption {
+	opts := []beam.WindowIntoOption{beam.AllowedLateness(c.AllowedLateness), beam.PanesAccumulate()}
+	if c.Panes == Discarding {
+		opts[1] = beam.PanesDiscard()
+	}
+	if c.Trigger != nil {
+		opts = append(opts, beam.Trigger(c.Trigger))
+	}
+	return opts
+}
+
+// ErrInvalidConfig is wrapped by the panic of PerMinute on a bad Config.
+var ErrInvalidConfig = errors.New("metrics: invalid config")
+
+func init() {
+	register.Function1x2(keyByMinuteKey)
+	register.Combiner3[minuteAcc, minuteInput, minuteTotal](&minuteFn{})
+	register.DoFn3x2[typex.Window, minuteKey, minuteTotal, schemas.MetricMinuteSpeed, error](&onTimeMetricFn{})
+	register.DoFn4x2[typex.PaneInfo, typex.Window, minuteKey, func(*minuteInput) bool, schemas.MetricMinuteSpeed, error](&paneMetricFn{})
+	register.Iter1[minuteInput]()
+	register.Function1x1(withoutPane)
+}
+
+// PerMinute takes a PCollection<schemas.Event>, deduplicated and stamped
+// with event time, and returns a PCollection<schemas.MetricMinuteSpeed>:
+// for each one-minute event-time window and (event_type, source, platform,
+// country), the events, distinct non-NULL user_ids and value sum, with
+// the pane that fired it. A NULL platform or country is a key of its own.
+// It panics, while the pipeline is built, if cfg is not valid.
+func PerMinute(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollection {
+	s = s.Scope("metrics.PerMinute")
+	if err := cfg.Validate(); err != nil {
+		panic(fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+	}
+	windowed := beam.WindowInto(s, window.NewFixedWindows(WindowSize), events, cfg.windowOptions()...)
+	keyed := beam.ParDo(s, keyByMinuteKey, windowed)
+	processed := processedAt(cfg.ProcessedAt)
+	if cfg.firesOnce() {
+		// Every window fires once, on time: combine with combiner lifting.
+		totals := beam.CombinePerKey(s, &minuteFn{}, keyed)
+		return beam.ParDo(s, &onTimeMetricFn{ProcessedAtMicros: processed}, totals)
+	}
+	// The Go SDK v2.77.0 combine drops the pane (exec/combine.go builds its
+	// output without it), so group, and apply minuteFn per pane.
+	grouped := beam.GroupByKey(s, keyed)
+	return beam.ParDo(s, &paneMetricFn{ProcessedAtMicros: processed}, grouped)
+}
+
+// WithoutPane takes a PCollection<schemas.MetricMinuteSpeed> and returns
+// the PCollection<schemas.MetricMinute> of its metrics, for the batch table.
+func WithoutPane(s beam.Scope, metrics beam.PCollection) beam.PCollection {
+	s = s.Scope("metrics.WithoutPane")
+	return beam.ParDo(s, withoutPane, metrics)
+}
+
+func withoutPane(m schemas.MetricMinuteSpeed) schemas.MetricMinute {
+	return m.MetricMinute
+}
+
+// minuteKey is what a metric is grouped by within a window. A nil
+// Platform or Country is NULL, a key apart from any value ("other"
+// included): the SDK's row coder marks nil fields in a bitmap, so the
+// key's encoding is deterministic, and nil, "" and "x" group apart.
+type minuteKey struct {
+	EventType string
+	Source    string
+	Platform  *string
+	Country   *string
+}
+
+// minuteInput is the part of an event a metric needs.
+type minuteInput struct {
+	UserID *string
+	Value  *float64
+}
+
+func keyByMinuteKey(ev schemas.Event) (minuteKey, minuteInput) {
+	return minuteKey{EventType: ev.EventType, Source: ev.Source, Platform: ev.Platform, Country: ev.Country},
+		minuteInput{UserID: ev.UserID, Value: ev.Value}
+}
+
+// onTimeMetricFn turns the total of a window and key into a metric row of
+// the window's one, on-time, pane.
+type onTimeMetricFn struct {
+	// ProcessedAtMicros is written as processed_at; 0 means the wall clock.
+	ProcessedAtMicros int64
+}
+
+func (fn *onTimeMetricFn) ProcessElement(w typex.Window, key minuteKey, total minuteTotal) (schemas.MetricMinuteSpeed, error) {
+	return metricRow(w, key, total, pane(onTimePane, fn.ProcessedAtMicros))
+}
+
+// onTimePane is the one pane of a window that fires once.
+var onTimePane = typex.PaneInfo{Timing: typex.PaneOnTime, IsFirst: true, IsLast: true}
+
+// paneMetricFn turns the events of one pane of a window and key into a
+// metric row.
+type paneMetricFn struct {
+	// ProcessedAtMicros is written as processed_at; 0 means the wall clock.
+	ProcessedAtMicros int64
+}
+
+func (fn *paneMetricFn) ProcessElement(pn typex.PaneInfo, w typex.Window, key minuteKey, inputs func(*minuteInput) bool) (schemas.MetricMinuteSpeed, error) {
+	var combine minuteFn
+	acc := combine.CreateAccumulator()
+	var in minuteInput
+	for inputs(&in) {
+		acc = combine.AddInput(acc, in)
+	}
+	return metricRow(w, key, combine.ExtractOutput(acc), pane(pn, fn.ProcessedAtMicros))
+}
+
+func metricRow(w typex.Window, key minuteKey, total minuteTotal, p schemas.Pane) (schemas.MetricMinuteSpeed, error) {
+	iw, ok := w.(window.IntervalWindow)
+	if !ok {
+		return schemas.MetricMinuteSpeed{}, fmt.Errorf("metrics: window %v is a %T, want a fixed window", w, w)
+	}
+	return schemas.MetricMinuteSpeed{
+		MetricMinute: schemas.MetricMinute{
+			WindowStart: iw.Start.Milliseconds() * 1000,
+			WindowEnd:   iw.End.Milliseconds() * 1000,
+			EventType:   key.EventType,
+			Source:      key.Source,
+			Platform:    key.Platform,
+			Country:     key.Country,
+			Events:      total.Events,
+			Users:       total.Users,
+			ValueSum:    total.ValueSum,
+		},
+		Pane: p,
+	}, nil
+}
+
+// processedAt is t in microseconds, 0 for the zero time (the wall clock).
+func processedAt(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// pane is the Pane columns of a row fired in pane pn and processed at
+// processedMicros (0 means now). A pane the runner did not
+// describe is UNKNOWN: the zero PaneInfo, which claims index 0 without
+// being the first pane (Prism v2.77.0 gives it to merged session windows,
+// and the SDK's combine to everything), or the "no firing" pane.
+func pane(pn typex.PaneInfo, processedMicros int64) schemas.Pane {
+	timing := "UNKNOWN"
+	switch {
+	case pn.Index == 0 && !pn.IsFirst: // not a pane at all
+	case pn.Timing == typex.PaneEarly:
+		timing = "EARLY"
+	case pn.Timing == typex.PaneOnTime:
+		timing = "ON_TIME"
+	case pn.Timing == typex.PaneLate:
+		timing = "LATE"
+	}
+	if processedMicros == 0 {
+		processedMicros = time.Now().UnixMicro()
+	}
+	return schemas.Pane{PaneIndex: pn.Index, PaneTiming: timing, ProcessedAt: processedMicros}
+}

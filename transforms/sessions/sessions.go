@@ -1,0 +1,277 @@
+// Package sessions groups each user's events into sessions: runs of
+// events of one user_id with no gap longer than the session gap between
+// them. They are the rows of the sessions_batch and sessions_speed tables.
+//
+// The batch job uses the zero Config, bar the gap: one on-time pane per
+// session. The streaming job sets a trigger and an allowed lateness;
+// every firing of a session is then a new row, a revision, and the latest
+// pane is the answer. A late event can merge two sessions into one.
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/railyard/railyard/schemas"
+)
+
+// DefaultGap is the session gap of a Config that sets none.
+const DefaultGap = 30 * time.Minute
+
+// PaneMode says what a later pane of a session holds.
+type PaneMode int
+
+const (
+	// Accumulating panes hold all of the session's events seen so far, so
+	// the latest pane is the whole session: what the *_speed tables and
+	// their views need. The default.
+	Accumulating PaneMode = iota
+	// Discarding panes hold only the events since the session's previous
+	// pane: their start, end and sources describe those events only.
+	Discarding
+)
+
+func (m PaneMode) String() string {
+	switch m {
+	case Accumulating:
+		return "Accumulating"
+	case Discarding:
+		return "Discarding"
+	}
+	return fmt.Sprintf("PaneMode(%d)", int(m))
+}
+
+// Config holds the session gap and windowing settings of PerUser. The zero
+// Config is the batch job's: a 30-minute gap, Beam's default trigger, no
+// allowed lateness.
+type Config struct {
+	// Gap is the longest pause within a session: events further apart
+	// are in two sessions. Zero means DefaultGap. It must be a whole
+	// number of seconds (it is written as gap_seconds). Event times are
+	// compared as Beam timestamps, in milliseconds. A pause of exactly
+	// Gap keeps one session on Prism v2.77.0 and splits it on runners
+	// that merge windows as Beam Java does (Dataflow, Flink).
+	Gap time.Duration
+	// Trigger says when a session fires a pane; nil is Beam's default
+	// trigger (once when the watermark passes the end of the session,
+	// then once per late event within AllowedLateness). Prism v2.77.0
+	// rejects at submission, on session windows, any trigger that counts
+	// elements or processing time (apache/beam#31438): there, use
+	// AfterEndOfWindow with Always late firings, or nil.
+	Trigger trigger.Trigger
+	// AllowedLateness is how long after the end of a session (last event
+	// + Gap) its late events still revise it; the runner drops events
+	// later than that.
+	AllowedLateness time.Duration
+	// Panes says what a later pane of a session holds.
+	Panes PaneMode
+	// ProcessedAt, when set, is every pane's processed_at, instead of the
+	// wall clock at the time the pane is computed: for tests and golden
+	// files.
+	ProcessedAt time.Time
+}
+
+// Validate reports whether the configuration can build a pipeline.
+func (c Config) Validate() error {
+	if c.Gap < 0 {
+		return fmt.Errorf("Gap is %v, it must not be negative (zero means %v)", c.Gap, DefaultGap)
+	}
+	if c.Gap%time.Second != 0 {
+		return fmt.Errorf("Gap is %v, it must be a whole number of seconds", c.Gap)
+	}
+	if c.AllowedLateness < 0 {
+		return fmt.Errorf("AllowedLateness is %v, it must not be negative", c.AllowedLateness)
+	}
+	if c.Panes != Accumulating && c.Panes != Discarding {
+		return fmt.Errorf("unknown Panes %v", c.Panes)
+	}
+	return nil
+}
+
+func (c Config) gap() time.Duration {
+	if c.Gap == 0 {
+		return DefaultGap
+	}
+	return c.Gap
+}
+
+// firesOnce reports whether every session fires exactly one pane, on
+// time: with Beam's default trigger and no allowed lateness, a session
+// fires when the watermark passes its end, and expires at that moment.
+func (c Config) firesOnce() bool {
+	if c.AllowedLateness != 0 {
+		return false
+	}
+	switch c.Trigger.(type) {
+	case nil, *trigger.DefaultTrigger, trigger.DefaultTrigger:
+		return true
+	}
+	return false
+}
+
+// windowOptions turns the configuration into WindowInto options.
+func (c Config) windowOptions() []beam.WindowIntoOption {
+	opts := []beam.WindowIntoOption{beam.AllowedLateness(c.AllowedLateness), beam.PanesAccumulate()}
+	if c.Panes == Discarding {
+		opts[1] = beam.PanesDiscard()
+	}
+	if c.Trigger != nil {
+		opts = append(opts, beam.Trigger(c.Trigger))
+	}
+	return opts
+}
+
+// ErrInvalidConfig is wrapped by the panic of PerUser on a bad Config.
+var ErrInvalidConfig = errors.New("sessions: invalid config")
+
+// skippedNoUser counts the events that have no user_id, hence no session.
+var skippedNoUser = beam.NewCounter("railyard", "sessions_skipped_no_user")
+
+func init() {
+	register.DoFn3x0[context.Context, schemas.Event, func(string, sessionInput)](&keyByUserFn{})
+	register.Emitter2[string, sessionInput]()
+	register.Combiner3[sessionAcc, sessionInput, sessionTotal](&sessionFn{})
+	register.DoFn2x1[string, sessionTotal, schemas.SessionSpeed](&onTimeSessionFn{})
+	register.DoFn3x1[typex.PaneInfo, string, func(*sessionInput) bool, schemas.SessionSpeed](&paneSessionFn{})
+	register.Iter1[sessionInput]()
+	register.Function1x1(withoutPane)
+}
+
+// PerUser takes a PCollection<schemas.Event>, deduplicated and stamped with
+// event time, and returns a PCollection<schemas.SessionSpeed>: each
+// session of each user_id, with the pane that fired it. Events without a
+// user_id have no session; they are counted in
+// railyard/sessions_skipped_no_user. It panics, while the pipeline is
+// built, if cfg is not valid.
+func PerUser(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollection {
+	s = s.Scope("sessions.PerUser")
+	if err := cfg.Validate(); err != nil {
+		panic(fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+	}
+	windowed := beam.WindowInto(s, window.NewSessions(cfg.gap()), events, cfg.windowOptions()...)
+	keyed := beam.ParDo(s, &keyByUserFn{}, windowed)
+	gapSeconds, processed := int64(cfg.gap()/time.Second), processedAt(cfg.ProcessedAt)
+	if cfg.firesOnce() {
+		// Every session fires once, on time: combine with combiner lifting.
+		totals := beam.CombinePerKey(s, &sessionFn{}, keyed)
+		return beam.ParDo(s, &onTimeSessionFn{GapSeconds: gapSeconds, ProcessedAtMicros: processed}, totals)
+	}
+	// The Go SDK v2.77.0 combine drops the pane (exec/combine.go builds its
+	// output without it), so group, and apply sessionFn per pane.
+	grouped := beam.GroupByKey(s, keyed)
+	return beam.ParDo(s, &paneSessionFn{GapSeconds: gapSeconds, ProcessedAtMicros: processed}, grouped)
+}
+
+// WithoutPane takes a PCollection<schemas.SessionSpeed> and returns the
+// PCollection<schemas.Session> of its sessions, for the batch table.
+func WithoutPane(s beam.Scope, sessions beam.PCollection) beam.PCollection {
+	s = s.Scope("sessions.WithoutPane")
+	return beam.ParDo(s, withoutPane, sessions)
+}
+
+func withoutPane(ss schemas.SessionSpeed) schemas.Session {
+	return ss.Session
+}
+
+// sessionInput is the part of an event a session needs.
+type sessionInput struct {
+	EventTime int64
+	Source    string
+}
+
+// keyByUserFn keys events by user_id and counts, and drops, those without.
+type keyByUserFn struct{}
+
+func (*keyByUserFn) ProcessElement(ctx context.Context, ev schemas.Event, emit func(string, sessionInput)) {
+	if ev.UserID == nil {
+		skippedNoUser.Inc(ctx, 1)
+		return
+	}
+	emit(*ev.UserID, sessionInput{EventTime: ev.EventTime, Source: ev.Source})
+}
+
+// onTimeSessionFn turns the total of a user's session into a session row
+// of the session's one, on-time, pane.
+type onTimeSessionFn struct {
+	GapSeconds int64
+	// ProcessedAtMicros is written as processed_at; 0 means the wall clock.
+	ProcessedAtMicros int64
+}
+
+func (fn *onTimeSessionFn) ProcessElement(userID string, total sessionTotal) schemas.SessionSpeed {
+	return sessionRow(userID, total, fn.GapSeconds, pane(onTimePane, fn.ProcessedAtMicros))
+}
+
+// onTimePane is the one pane of a window that fires once.
+var onTimePane = typex.PaneInfo{Timing: typex.PaneOnTime, IsFirst: true, IsLast: true}
+
+// paneSessionFn turns the events of one pane of a user's session into a
+// session row.
+type paneSessionFn struct {
+	GapSeconds int64
+	// ProcessedAtMicros is written as processed_at; 0 means the wall clock.
+	ProcessedAtMicros int64
+}
+
+func (fn *paneSessionFn) ProcessElement(pn typex.PaneInfo, userID string, inputs func(*sessionInput) bool) schemas.SessionSpeed {
+	var combine sessionFn
+	acc := combine.CreateAccumulator()
+	var in sessionInput
+	for inputs(&in) {
+		acc = combine.AddInput(acc, in)
+	}
+	return sessionRow(userID, combine.ExtractOutput(acc), fn.GapSeconds, pane(pn, fn.ProcessedAtMicros))
+}
+
+func sessionRow(userID string, total sessionTotal, gapSeconds int64, p schemas.Pane) schemas.SessionSpeed {
+	return schemas.SessionSpeed{
+		Session: schemas.Session{
+			SessionStart:    total.Start,
+			SessionEnd:      total.End,
+			UserID:          userID,
+			DurationSeconds: float64(total.End-total.Start) / 1e6,
+			Events:          total.Events,
+			Sources:         total.Sources,
+			GapSeconds:      gapSeconds,
+		},
+		Pane: p,
+	}
+}
+
+// processedAt is t in microseconds, 0 for the zero time (the wall clock).
+func processedAt(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// pane is the Pane columns of a row fired in pane pn and processed at
+// processedMicros (0 means now). A pane the runner did not
+// describe is UNKNOWN: the zero PaneInfo, which claims index 0 without
+// being the first pane (Prism v2.77.0 gives it to merged session windows,
+// and the SDK's combine to everything), or the "no firing" pane.
+func pane(pn typex.PaneInfo, processedMicros int64) schemas.Pane {
+	timing := "UNKNOWN"
+	switch {
+	case pn.Index == 0 && !pn.IsFirst: // not a pane at all
+	case pn.Timing == typex.PaneEarly:
+		timing = "EARLY"
+	case pn.Timing == typex.PaneOnTime:
+		timing = "ON_TIME"
+	case pn.Timing == typex.PaneLate:
+		timing = "LATE"
+	}
+	if processedMicros == 0 {
+		processedMicros = time.Now().UnixMicro()
+	}
+	return schemas.Pane{PaneIndex: pn.Index, PaneTiming: timing, ProcessedAt: processedMicros}
+}
