@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"github.com/railyard/railyard/pipelines/config"
+	"github.com/railyard/railyard/pipelines/serving"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/transforms/bqsink"
 	"github.com/railyard/railyard/transforms/decode"
@@ -74,14 +75,22 @@ func (c Config) Validate() error {
 
 // globs returns what to read, and the days the run covers whole (those
 // partitions are replaced even when no valid event remains in them).
+// A --from/--to run also reads the day before and the day after: a session
+// can start before midnight and go on after it, so the sessions that start
+// in the covered days can only be told from their neighbours' events.
+// Those context days are read, not written.
 func (c Config) globs() (globs, days []string) {
 	if len(c.Inputs) > 0 {
 		return c.Inputs, nil
 	}
 	days, _ = config.Days(c.From, c.To) // checked by Validate
+	first, _ := time.Parse(config.DayLayout, days[0])
+	last, _ := time.Parse(config.DayLayout, days[len(days)-1])
+	globs = append(globs, config.DayGlob(c.Lake, first.AddDate(0, 0, -1).Format(config.DayLayout)))
 	for _, d := range days {
 		globs = append(globs, config.DayGlob(c.Lake, d))
 	}
+	globs = append(globs, config.DayGlob(c.Lake, last.AddDate(0, 0, 1).Format(config.DayLayout)))
 	return globs, days
 }
 
@@ -104,12 +113,19 @@ func Build(s beam.Scope, cfg Config) error {
 	events, decodeDead := decode.Events(s.Scope("DecodeEvents"), records, decode.Config{Layer: schemas.LayerBatch})
 	// 3. Keep the first of each event_id by ingest time, exactly.
 	unique := dedup.ByEventID(s.Scope("DedupEvents"), events, dedup.Config{Mode: dedup.Exact})
+	covered := unique
+	if days != nil {
+		covered = keepDays(s.Scope("KeepCoveredDays"), unique, days)
+	}
 	// 4. Aggregate per minute and per session.
-	perMinute := metrics.WithoutPane(s, metrics.PerMinute(s.Scope("ComputeMetrics"), unique, metrics.Config{}))
+	perMinute := metrics.WithoutPane(s, metrics.PerMinute(s.Scope("ComputeMetrics"), covered, metrics.Config{}))
 	perSession := sessions.WithoutPane(s, sessions.PerUser(s.Scope("ComputeSessions"), unique, sessions.Config{Gap: cfg.SessionGap}))
+	if days != nil {
+		perSession = keepDays(s.Scope("KeepCoveredSessions"), perSession, days)
+	}
 	// 5. Replace the covered day partitions of each batch table.
 	writeDead := []beam.PCollection{
-		bqsink.ReplacePartitions(s.Scope("WriteEvents"), sink, mustTable(schemas.TableEventsBatch), unique, days),
+		bqsink.ReplacePartitions(s.Scope("WriteEvents"), sink, mustTable(schemas.TableEventsBatch), covered, days),
 		bqsink.ReplacePartitions(s.Scope("WriteMetrics"), sink, mustTable(schemas.TableMetricsMinuteBatch), perMinute, days),
 		bqsink.ReplacePartitions(s.Scope("WriteSessions"), sink, mustTable(schemas.TableSessionsBatch), perSession, days),
 	}
@@ -136,6 +152,14 @@ func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	if err := bqsink.Ensure(ctx, cfg.sink()); err != nil {
 		return nil, fmt.Errorf("prepare BigQuery dataset %s.%s: %w", cfg.Project, cfg.Dataset, err)
 	}
+	client, err := bqsink.NewClient(ctx, cfg.Project)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	if err := serving.EnsureViews(ctx, client, cfg.Dataset); err != nil {
+		return nil, fmt.Errorf("prepare the serving views of %s.%s: %w", cfg.Project, cfg.Dataset, err)
+	}
 	p, s := beam.NewPipelineWithRoot()
 	if err := Build(s, cfg); err != nil {
 		return nil, err
@@ -144,6 +168,12 @@ func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	res, err := beamx.RunWithMetrics(ctx, p)
 	if err != nil {
 		return res, fmt.Errorf("batch job %s: %w", cfg.RunID, err)
+	}
+	// 7. Only now, with every partition written, do the covered days count
+	// as batch-complete: the views switch them to the batch rows.
+	_, days := cfg.globs()
+	if err := serving.RecordBatchRun(ctx, client, cfg.Dataset, cfg.RunID, days, time.Now()); err != nil {
+		return res, fmt.Errorf("batch job %s wrote its partitions but could not record its coverage (rerun it): %w", cfg.RunID, err)
 	}
 	return res, nil
 }

@@ -1,0 +1,295 @@
+// Command bench measures the batch transforms on Prism against a plain
+// single-process Go loop that applies the same decode, validate, dedup and
+// aggregation to the same data on the same machine.
+//
+//	go run ./runners/bench --events=1000000
+//
+// It writes N synthetic archive lines (about 3% duplicates, 1% bad) as
+// gzip lake files, runs each side in a child process of its own (so each
+// peak RSS is its own), checks that both produced the same counts, and
+// prints a table with events/s, the ratio, the peak memory and the
+// machine it ran on. --cpuprofile writes the Beam side's CPU profile.
+package main
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
+	"github.com/railyard/railyard/runners/sample"
+	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/decode"
+	"github.com/railyard/railyard/transforms/dedup"
+	"github.com/railyard/railyard/transforms/lake"
+	"github.com/railyard/railyard/transforms/metrics"
+	"github.com/railyard/railyard/transforms/sessions"
+)
+
+var (
+	events     = flag.Int("events", 1_000_000, "How many synthetic lake lines to process.")
+	files      = flag.Int("files", 16, "How many lake files to spread them over.")
+	seed       = flag.Int64("seed", 1, "Seed of the synthetic data.")
+	dir        = flag.String("dir", "", "Folder for the lake files (default: a new temporary folder, removed at the end).")
+	cpuprofile = flag.String("cpuprofile", "", "Write the Beam side's CPU profile here.")
+	mode       = flag.String("mode", "", "Internal: run one side (plain or beam) over --dir and print its result as JSON.")
+)
+
+// result is what one side reports to the parent.
+type result struct {
+	Mode       string  `json:"mode"`
+	Records    int64   `json:"records"`
+	Unique     int64   `json:"unique"`
+	Dead       int64   `json:"dead"`
+	Metrics    int64   `json:"metric_rows"`
+	Sessions   int64   `json:"session_rows"`
+	Seconds    float64 `json:"seconds"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+}
+
+func main() {
+	flag.Parse()
+	beam.Init()
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	var err error
+	switch *mode {
+	case "":
+		err = compare()
+	case "plain", "beam":
+		err = runSide(*mode)
+	default:
+		err = fmt.Errorf("--mode=%q: want plain or beam", *mode)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func compare() error {
+	if *events <= 0 || *files <= 0 {
+		return fmt.Errorf("--events and --files must be positive")
+	}
+	lakeDir := *dir
+	if lakeDir == "" {
+		tmp, err := os.MkdirTemp("", "railyard-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		lakeDir = tmp
+	}
+	start := time.Now()
+	if err := writeLake(lakeDir, *events, *files, *seed); err != nil {
+		return err
+	}
+	fmt.Printf("Wrote %d synthetic lines in %d gzip files in %s.\n\n", *events, *files, time.Since(start).Round(time.Millisecond))
+
+	var results []result
+	for _, side := range []string{"plain", "beam"} {
+		r, err := runChild(side, lakeDir)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	plain, beamSide := results[0], results[1]
+	if plain.Records != beamSide.Records || plain.Unique != beamSide.Unique || plain.Dead != beamSide.Dead ||
+		plain.Metrics != beamSide.Metrics || plain.Sessions != beamSide.Sessions {
+		return fmt.Errorf("the two sides disagree: plain %+v, beam %+v", plain, beamSide)
+	}
+	printTable(os.Stdout, results)
+	return nil
+}
+
+// writeLake spreads n synthetic archive lines over the given number of
+// gzip files.
+func writeLake(root string, n, nfiles int, seed int64) error {
+	folder := filepath.Join(root, "raw", "dt=bench", "hr=00")
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		return err
+	}
+	writers := make([]*gzip.Writer, nfiles)
+	buffers := make([]*bufio.Writer, nfiles)
+	handles := make([]*os.File, nfiles)
+	for i := range writers {
+		f, err := os.Create(filepath.Join(folder, fmt.Sprintf("part-%03d.jsonl.gz", i)))
+		if err != nil {
+			return err
+		}
+		handles[i] = f
+		writers[i] = gzip.NewWriter(f)
+		buffers[i] = bufio.NewWriterSize(writers[i], 1<<20)
+	}
+	i := 0
+	for line := range sample.SyntheticLakeLines(n, seed) {
+		w := buffers[i%nfiles]
+		w.Write(line)
+		w.WriteByte('\n')
+		i++
+	}
+	var err error
+	for i := range writers {
+		err = errors.Join(err, buffers[i].Flush(), writers[i].Close(), handles[i].Close())
+	}
+	return err
+}
+
+func runChild(side, lakeDir string) (result, error) {
+	args := []string{"--mode=" + side, "--dir=" + lakeDir}
+	if side == "beam" && *cpuprofile != "" {
+		args = append(args, "--cpuprofile="+*cpuprofile)
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("%s side: %w", side, err)
+	}
+	var r result
+	if err := json.Unmarshal(out, &r); err != nil {
+		return result{}, fmt.Errorf("%s side printed %q: %w", side, out, err)
+	}
+	if ps := cmd.ProcessState; ps != nil {
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+			r.PeakRSSMiB = float64(ru.Maxrss) / 1024 // Linux reports KiB
+		}
+	}
+	return r, nil
+}
+
+func runSide(side string) error {
+	glob := filepath.Join(*dir, "raw", "dt=bench", "hr=00", "*.jsonl.gz")
+	start := time.Now()
+	var (
+		r   result
+		err error
+	)
+	if side == "plain" {
+		r, err = plainLoop(glob)
+	} else {
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
+		r, err = beamJob(glob)
+	}
+	if err != nil {
+		return err
+	}
+	r.Mode = side
+	r.Seconds = time.Since(start).Seconds()
+	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+func printTable(w io.Writer, results []result) {
+	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s %s/%s\n\n", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "side\trecords\tunique\tdead letters\tmetric rows\tsession rows\tseconds\trecords/s\tvs plain\tpeak RSS MiB\t")
+	base := float64(results[0].Records) / results[0].Seconds
+	for _, r := range results {
+		rate := float64(r.Records) / r.Seconds
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%.2fx\t%.0f\t\n",
+			r.Mode, r.Records, r.Unique, r.Dead, r.Metrics, r.Sessions, r.Seconds, rate, rate/base, r.PeakRSSMiB)
+	}
+	tw.Flush()
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if name, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+		}
+	}
+	return runtime.GOARCH
+}
+
+// beamJob runs the batch job's transforms, without the BigQuery writes,
+// on Prism.
+func beamJob(glob string) (result, error) {
+	p, s := beam.NewPipelineWithRoot()
+	records, readDead, _ := lake.Read(s.Scope("ReadLake"), lake.ReadConfig{Globs: []string{glob}})
+	evs, decodeDead := decode.Events(s.Scope("DecodeEvents"), records, decode.Config{Layer: schemas.LayerBatch})
+	unique := dedup.ByEventID(s.Scope("DedupEvents"), evs, dedup.Config{Mode: dedup.Exact})
+	perMinute := metrics.WithoutPane(s, metrics.PerMinute(s.Scope("ComputeMetrics"), unique, metrics.Config{}))
+	perSession := sessions.WithoutPane(s, sessions.PerUser(s.Scope("ComputeSessions"), unique, sessions.Config{}))
+	beam.ParDo0(s, &countFn{Name: "bench_unique"}, unique)
+	beam.ParDo0(s, &countFn{Name: "bench_dead"}, beam.Flatten(s, readDead, decodeDead))
+	beam.ParDo0(s, &countFn{Name: "bench_metric_rows"}, perMinute)
+	beam.ParDo0(s, &countFn{Name: "bench_session_rows"}, perSession)
+
+	res, err := beam.Run(context.Background(), "prism", p)
+	if err != nil {
+		return result{}, err
+	}
+	var r result
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		switch c.Key.Name {
+		case decode.CounterRecordsIn:
+			r.Records += c.Result()
+		case "bench_unique":
+			r.Unique = c.Result()
+		case "bench_dead":
+			r.Dead = c.Result()
+		case "bench_metric_rows":
+			r.Metrics = c.Result()
+		case "bench_session_rows":
+			r.Sessions = c.Result()
+		}
+	}
+	// Lines the reader dead-lettered never reach decode's records_in.
+	r.Records += r.Dead - deadFromDecode(res)
+	return r, nil
+}
+
+func deadFromDecode(res beam.PipelineResult) int64 {
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		if c.Key.Name == decode.CounterDeadLetters {
+			return c.Result()
+		}
+	}
+	return 0
+}
+
+// countFn counts the elements of a PCollection in a counter.
+type countFn struct {
+	Name string
+	c    beam.Counter
+}
+
+func (fn *countFn) Setup() { fn.c = beam.NewCounter("railyard", fn.Name) }
+
+func (fn *countFn) ProcessElement(ctx context.Context, _ beam.X) { fn.c.Inc(ctx, 1) }
+
+func init() {
+	register.DoFn2x0[context.Context, beam.X](&countFn{})
+}
