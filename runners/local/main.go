@@ -14,10 +14,12 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -153,15 +155,25 @@ func uploadLake(ctx context.Context, gcs *emulators.Storage, dir, bucket string)
 }
 
 func printCounters(out io.Writer, res beam.PipelineResult) {
-	fmt.Fprintln(out, "Job counters")
-	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	counters := map[string]int64{}
 	for _, c := range res.Metrics().AllMetrics().Counters() {
 		if c.Key.Namespace == "railyard" {
-			fmt.Fprintf(tw, "  %s\t%d\n", c.Key.Name, c.Result())
+			counters[c.Key.Name] += c.Result()
 		}
 	}
+	fmt.Fprintln(out, "Job counters")
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	for _, name := range slices.Sorted(maps.Keys(counters)) {
+		fmt.Fprintf(tw, "  %s\t%d\n", name, counters[name])
+	}
 	tw.Flush()
-	fmt.Fprintln(out)
+	in, written := counters["lake_lines_read"], counters["rows_written_events_batch"]
+	dups, dead := counters["duplicates"], counters["rows_written_dead_letter"]
+	verdict := "reconciles"
+	if in != written+dups+dead {
+		verdict = "DOES NOT reconcile"
+	}
+	fmt.Fprintf(out, "\nRecords in %d = events written %d + duplicates %d + dead letters %d: %s.\n\n", in, written, dups, dead, verdict)
 }
 
 // printLanded queries what the job wrote, the way an analyst would.
