@@ -1,0 +1,239 @@
+package pubsubio
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Defaults applied by Read to the zero fields of a Config.
+const (
+	DefaultShards             = 4
+	DefaultMaxMessagesPerPull = 1000
+	DefaultPollInterval       = time.Second
+	DefaultPullTimeout        = time.Second
+	DefaultMaxBundleMessages  = 10_000
+	DefaultMaxBundleDuration  = 2 * time.Second
+	DefaultIdleWatermarkLag   = 2 * time.Second
+)
+
+// maxShards is the most shards Validate allows.
+const maxShards = 256
+
+// AckMode says when the reader acknowledges what it has read.
+type AckMode int
+
+const (
+	// AckOnCommit acknowledges what one part of a shard read when the
+	// shard's next part starts. A runner schedules the residual of a
+	// checkpoint only once it has committed the bundle that returned it,
+	// so this acks after the commit and needs nothing but the checkpoints
+	// Read lives on. A message whose bundle fails is never acknowledged:
+	// the reader nacks it (or, if it cannot, lets its lease lapse) and
+	// Pub/Sub redelivers it. The default.
+	AckOnCommit AckMode = iota
+	// AckOnFinalize is AckOnCommit plus bundle finalization: a bundle's
+	// finalization callback acknowledges what it read, sooner than the
+	// shard's next part would. With Beam Go v2.77.0 it adds little and
+	// costs: the SDK harness finalizes only the first bundle of each plan
+	// (Plan.Finalize gives the plan a new finalizer the DoFns never see),
+	// and handles FinalizeBundle without its lock, a data race with the
+	// bundles it starts meanwhile (the race detector reports it).
+	AckOnFinalize
+	// AckAfterOutput acknowledges the messages of one part of a shard as
+	// soon as it has emitted them, before the runner has committed them;
+	// for a runner that reschedules checkpoints late or never (the legacy
+	// direct runner).
+	// It loses a message if the bundle fails after the part ended (a later
+	// element or a fused step's FinishBundle fails), or if the runner loses
+	// committed output. A failure while the part is emitting is safe: the
+	// reader nacks what it read.
+	AckAfterOutput
+)
+
+// String returns the mode's name.
+func (m AckMode) String() string {
+	switch m {
+	case AckOnCommit:
+		return "on_commit"
+	case AckOnFinalize:
+		return "on_finalize"
+	case AckAfterOutput:
+		return "after_output"
+	default:
+		return fmt.Sprintf("AckMode(%d)", int(m))
+	}
+}
+
+// AckModeFor returns the ack mode for a runner named as for --runner. It is
+// the one place that decides it.
+//
+//   - prism (and ""): AckOnCommit. Prism runs bundle finalization, but
+//     Beam Go v2.77.0's is broken and racy (see AckOnFinalize). Prism also
+//     commits bundles in memory only: what a job has not written out when
+//     it dies is lost with it, and so would a message acked at the commit
+//     be. AckOnCommit acks a part later, and a job that dies gives back
+//     what it has not acked.
+//   - flink, spark, universal and other portable runners: AckOnCommit as
+//     well. Go has no bundle finalization on Flink, and AckOnCommit, unlike
+//     AckAfterOutput, never acks for a bundle that failed. Both ack before
+//     Flink's next checkpoint: a job restored from a checkpoint loses what
+//     was acked since it.
+//   - dataflow: ReadFor uses Dataflow's own source; Read there would be
+//     AckOnCommit too.
+//   - direct (the legacy direct runner): AckAfterOutput. It drops the
+//     residuals of checkpoints, so each shard reads one part and ends;
+//     there is no next part to ack on.
+func AckModeFor(runner string) AckMode {
+	switch strings.ToLower(strings.TrimSpace(runner)) {
+	case "direct", "directrunner":
+		return AckAfterOutput
+	default:
+		return AckOnCommit
+	}
+}
+
+// Config configures Read.
+type Config struct {
+	// Project is the project the client bills to. Empty: the
+	// subscription's own project.
+	Project string
+	// Subscription is the full name: projects/PROJECT/subscriptions/NAME.
+	Subscription string
+	// Shards is how many pull loops read the subscription in parallel
+	// (default 4). Each is one restriction of the reading splittable DoFn.
+	Shards int
+	// MaxMessagesPerPull is the max_messages of each Pull (default 1000).
+	MaxMessagesPerPull int
+	// EventTimeAttribute, if set, names the attribute that holds the event
+	// time, as RFC 3339 or integer epoch milliseconds. A message without
+	// it, or with a value that does not parse or lies outside the years
+	// 2000–2100 of the event contract, is timestamped with its publish time.
+	EventTimeAttribute string
+	// StopAfterIdle, if positive, ends the read once a shard's pulls have
+	// returned nothing for that long (and no shard in the same worker has
+	// read a message in that time); the pipeline then drains and ends. For
+	// local runs and tests. 0 reads for ever.
+	StopAfterIdle time.Duration
+	// PollInterval is how long an idle shard waits before it pulls again
+	// (default 1s).
+	PollInterval time.Duration
+	// PullTimeout bounds one Pull call; one that times out counts as an
+	// empty pull (default 1s). Pub/Sub holds a Pull open while it has
+	// nothing to send; messages it sends just as the call is cut short
+	// come back after their ack deadline.
+	PullTimeout time.Duration
+	// MaxBundleMessages and MaxBundleDuration bound what one shard reads
+	// before it checkpoints (defaults 10000 and 2s). A checkpoint ends the
+	// shard's part of the bundle, which lets the runner commit it, and so
+	// bounds the delay before the messages are acknowledged.
+	MaxBundleMessages int
+	MaxBundleDuration time.Duration
+	// IdleWatermarkLag is how far the watermark stays behind the wall
+	// clock: that much while the subscription is idle, at least that much
+	// while it is not (default 2s). Room for the clock skew between Pub/Sub
+	// and the worker, and for messages published just before an empty pull.
+	IdleWatermarkLag time.Duration
+	// AckMode says when messages are acknowledged; ReadFor sets it from the
+	// runner with AckModeFor. The zero value is AckOnCommit.
+	AckMode AckMode
+}
+
+// subscriptionRE is a full subscription name. Pub/Sub names start with a
+// letter, are 3–255 characters of letters, digits and -_.~+%, and do not
+// start with "goog".
+var subscriptionRE = regexp.MustCompile(`^projects/([^/]+)/subscriptions/([A-Za-z][A-Za-z0-9\-_.~+%]{2,254})$`)
+
+// projectRE is a project id (or a legacy domain-scoped one).
+var projectRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.:\-]{0,98}[a-z0-9]$`)
+
+// subscriptionProject returns the project part of a full subscription
+// name, or "" if the name is not one.
+func subscriptionProject(subscription string) string {
+	m := subscriptionRE.FindStringSubmatch(subscription)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// Validate reports every problem of the configuration, joined, each
+// prefixed "pubsubio:". Read calls it while the pipeline is built.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("pubsubio: "+format, args...))
+	}
+	switch m := subscriptionRE.FindStringSubmatch(c.Subscription); {
+	case c.Subscription == "":
+		bad("Subscription is required (projects/PROJECT/subscriptions/NAME)")
+	case m == nil:
+		bad("Subscription %q is not a full subscription name projects/PROJECT/subscriptions/NAME (NAME: 3-255 letters, digits or -_.~+%%, starting with a letter)", c.Subscription)
+	case !projectRE.MatchString(m[1]):
+		bad("Subscription %q: %q is not a project id", c.Subscription, m[1])
+	case strings.HasPrefix(m[2], "goog"):
+		bad("Subscription %q: a name may not start with \"goog\"", c.Subscription)
+	}
+	if c.Project != "" && !projectRE.MatchString(c.Project) {
+		bad("Project %q is not a project id", c.Project)
+	}
+	if c.Shards < 0 || c.Shards > maxShards {
+		bad("Shards is %d; want 1 to %d (0 for the default, %d)", c.Shards, maxShards, DefaultShards)
+	}
+	if c.MaxMessagesPerPull < 0 {
+		bad("MaxMessagesPerPull is %d; want a positive number (0 for the default, %d)", c.MaxMessagesPerPull, DefaultMaxMessagesPerPull)
+	}
+	if c.MaxBundleMessages < 0 {
+		bad("MaxBundleMessages is %d; want a positive number (0 for the default, %d)", c.MaxBundleMessages, DefaultMaxBundleMessages)
+	}
+	if c.EventTimeAttribute != strings.TrimSpace(c.EventTimeAttribute) {
+		bad("EventTimeAttribute %q has leading or trailing spaces", c.EventTimeAttribute)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"StopAfterIdle", c.StopAfterIdle},
+		{"PollInterval", c.PollInterval},
+		{"PullTimeout", c.PullTimeout},
+		{"MaxBundleDuration", c.MaxBundleDuration},
+		{"IdleWatermarkLag", c.IdleWatermarkLag},
+	} {
+		if d.v < 0 {
+			bad("%s is %v; want 0 or more", d.name, d.v)
+		}
+	}
+	switch c.AckMode {
+	case AckOnCommit, AckOnFinalize, AckAfterOutput:
+	default:
+		bad("AckMode %v is unknown; want AckOnCommit, AckOnFinalize or AckAfterOutput", c.AckMode)
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns the configuration with its zero fields set.
+func (c Config) withDefaults() Config {
+	if c.Project == "" {
+		c.Project = subscriptionProject(c.Subscription)
+	}
+	setInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setInt(&c.Shards, DefaultShards)
+	setInt(&c.MaxMessagesPerPull, DefaultMaxMessagesPerPull)
+	setInt(&c.MaxBundleMessages, DefaultMaxBundleMessages)
+	setDur(&c.PollInterval, DefaultPollInterval)
+	setDur(&c.PullTimeout, DefaultPullTimeout)
+	setDur(&c.MaxBundleDuration, DefaultMaxBundleDuration)
+	setDur(&c.IdleWatermarkLag, DefaultIdleWatermarkLag)
+	return c
+}

@@ -1,0 +1,116 @@
+package pubsubio_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/railyard/railyard/transforms/pubsubio"
+)
+
+const goodSub = "projects/railyard-test/subscriptions/railyard-speed"
+
+func TestConfigValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  pubsubio.Config
+		want []string // substrings of the error; none for a valid config
+	}{
+		{"accepts a full subscription name", pubsubio.Config{Subscription: goodSub}, nil},
+		{"accepts every field set", pubsubio.Config{
+			Project: "billing-project", Subscription: goodSub, Shards: 8, MaxMessagesPerPull: 500,
+			EventTimeAttribute: "event_time", StopAfterIdle: time.Minute, PollInterval: time.Second,
+			PullTimeout: time.Second, MaxBundleMessages: 100, MaxBundleDuration: time.Second,
+			IdleWatermarkLag: time.Second, AckMode: pubsubio.AckAfterOutput,
+		}, nil},
+		{"requires a subscription", pubsubio.Config{}, []string{"Subscription is required"}},
+		{"rejects a bare subscription id", pubsubio.Config{Subscription: "railyard-speed"},
+			[]string{`Subscription "railyard-speed" is not a full subscription name`}},
+		{"rejects a topic name", pubsubio.Config{Subscription: "projects/p1/topics/events"},
+			[]string{"is not a full subscription name"}},
+		{"rejects a name starting with a digit", pubsubio.Config{Subscription: "projects/p1/subscriptions/1abc"},
+			[]string{"is not a full subscription name"}},
+		{"rejects a name starting with goog", pubsubio.Config{Subscription: "projects/p1/subscriptions/google-sub"},
+			[]string{`may not start with "goog"`}},
+		{"rejects an upper-case project", pubsubio.Config{Subscription: "projects/My_Project/subscriptions/abc"},
+			[]string{`"My_Project" is not a project id`}},
+		{"rejects a bad billing project", pubsubio.Config{Project: "a/b", Subscription: goodSub},
+			[]string{`Project "a/b" is not a project id`}},
+		{"rejects negative shards", pubsubio.Config{Subscription: goodSub, Shards: -1},
+			[]string{"Shards is -1; want 1 to 256"}},
+		{"rejects too many shards", pubsubio.Config{Subscription: goodSub, Shards: 1000},
+			[]string{"Shards is 1000"}},
+		{"rejects a negative pull size", pubsubio.Config{Subscription: goodSub, MaxMessagesPerPull: -5},
+			[]string{"MaxMessagesPerPull is -5"}},
+		{"rejects a negative bundle size", pubsubio.Config{Subscription: goodSub, MaxBundleMessages: -1},
+			[]string{"MaxBundleMessages is -1"}},
+		{"rejects an attribute with spaces", pubsubio.Config{Subscription: goodSub, EventTimeAttribute: " ts"},
+			[]string{"EventTimeAttribute \" ts\" has leading or trailing spaces"}},
+		{"rejects negative durations", pubsubio.Config{Subscription: goodSub, StopAfterIdle: -time.Second,
+			PollInterval: -1, PullTimeout: -1, MaxBundleDuration: -1, IdleWatermarkLag: -1},
+			[]string{"StopAfterIdle is -1s", "PollInterval is", "PullTimeout is", "MaxBundleDuration is", "IdleWatermarkLag is"}},
+		{"rejects an unknown ack mode", pubsubio.Config{Subscription: goodSub, AckMode: 7},
+			[]string{"AckMode AckMode(7) is unknown"}},
+		{"reports every problem at once", pubsubio.Config{Shards: -1, MaxMessagesPerPull: -1},
+			[]string{"Subscription is required", "Shards is -1", "MaxMessagesPerPull is -1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.cfg.Validate()
+			if len(c.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = nil, want an error with %q", c.want)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate() = %q, want it to contain %q", err, w)
+				}
+			}
+			if !strings.HasPrefix(err.Error(), "pubsubio: ") {
+				t.Errorf("Validate() = %q, want the pubsubio: prefix", err)
+			}
+		})
+	}
+}
+
+func TestReadPanicsWhileBuildingOnABadConfig(t *testing.T) {
+	for name, read := range map[string]func(beam.Scope, pubsubio.Config) beam.PCollection{
+		"Read": pubsubio.Read, "ReadNative": pubsubio.ReadNative,
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				if err, ok := r.(error); !ok || !strings.Contains(err.Error(), "Subscription is required") {
+					t.Fatalf("recovered %v, want the validation error", r)
+				}
+			}()
+			_, s := beam.NewPipelineWithRoot()
+			read(s, pubsubio.Config{})
+		})
+	}
+}
+
+func TestAckModeFor(t *testing.T) {
+	cases := map[string]pubsubio.AckMode{
+		"":          pubsubio.AckOnCommit,
+		"prism":     pubsubio.AckOnCommit,
+		"Prism":     pubsubio.AckOnCommit,
+		"flink":     pubsubio.AckOnCommit,
+		"universal": pubsubio.AckOnCommit,
+		"spark":     pubsubio.AckOnCommit,
+		"dataflow":  pubsubio.AckOnCommit,
+		"direct":    pubsubio.AckAfterOutput,
+	}
+	for runner, want := range cases {
+		if got := pubsubio.AckModeFor(runner); got != want {
+			t.Errorf("AckModeFor(%q) = %v, want %v", runner, got, want)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+// Package pubsubio reads Pub/Sub into Railyard's raw Records on any Beam
+// runner: Read, a splittable DoFn that pulls with unary Pull, for Prism
+// and the portable runners (Flink); ReadNative, Dataflow's own source, for
+// Dataflow; and ReadFor, which picks one from the runner's name.
+//
+// Beam Go's io/pubsubio runs only on Dataflow (Prism rejects it when the
+// job is submitted), hence Read.
+//
+// # How Read works
+//
+// Impulse → Shards elements → Reshuffle → the reading splittable DoFn. Its
+// restriction is one shard: a pull loop over the whole subscription, with
+// no offsets (Pub/Sub hands each message to one puller). Each call of the
+// DoFn reads one part of its shard — pulls until a pull comes back empty
+// or short, or MaxBundleMessages / MaxBundleDuration are spent — emits
+// Records, and returns sdf.ResumeProcessingIn itself: at once when
+// messages flowed, after PollInterval when the subscription was idle. The
+// SDK turns that into a checkpoint (the tracker's TrySplit(0): the primary
+// is done, the residual is the rest of the shard), which is what lets a
+// portable runner commit the bundle and schedule the next part.
+//
+// Acknowledgement (AckMode): by default a part's messages are acked when
+// the shard's next part starts — the runner schedules a residual only after
+// it has committed the bundle that returned it — so nothing is acked
+// before its bundle is committed, and a failed bundle is nacked and comes
+// back. Bundle finalization (AckOnFinalize) is there too, but Beam Go
+// v2.77.0 finalizes only the first bundle of each plan and handles
+// FinalizeBundle without its lock; see AckOnFinalize. Messages held longer
+// than 5 s get their ack deadline extended while the reader is alive; when
+// it dies the worker nacks what it holds.
+//
+// Watermark: a manual estimator per shard, set after each part to the
+// oldest timestamp among the messages the worker holds unacknowledged, or,
+// when the subscription is idle, to now − IdleWatermarkLag (never later).
+// Timestamps are the event time in EventTimeAttribute, else the publish
+// time. A shard that ends (StopAfterIdle) sets it to the end of time, and
+// once every shard has ended the pipeline drains.
+//
+// # What Prism (v2.77.0) does with it
+//
+//   - It makes the SDF's ProcessSizedElementsAndRestrictions the root of
+//     its stage (handlepardo.go, ForcedRoots), and finalizes the bundles of
+//     a stage whose root consumer requests finalization (preprocess.go,
+//     finalizeStage) — even when the SDK kept no callback for the bundle,
+//     which the SDK then logs as an error.
+//   - It parks a residual for its requested delay, and pins the stage's
+//     input watermark to the residual's element timestamp meanwhile.
+//   - It takes the stage's output watermark from the residuals of the last
+//     bundle that returned any (stage.estimatedOutput is overwritten, not
+//     the minimum over shards), never moving it back. Read floors every
+//     shard's estimate with what all shards of the worker hold, so the last
+//     bundle's estimate stands for all of them.
+//   - It asks a bundle that makes no progress to split at 0.5; a shard
+//     cannot be divided, so the reader declines and the SDK splits between
+//     elements instead.
+//   - It does not retry a failed bundle: the job fails.
+//   - It keeps committed data in memory only: a job that dies loses the
+//     output of bundles not yet written out, which is why Read acks a
+//     part late rather than at the commit.
+//   - It busy-waits while a bundle of a stage without outputs runs
+//     (worker/bundle.go closes DataWait at once when a stage has no
+//     outputs; stage.Execute's select then spins until the response): a
+//     job whose reading stage emits nothing to the runner spends a core on
+//     it. Read's output normally feeds a GroupByKey, which avoids it; on
+//     the 20k-message benchmark the difference was 4k against 9.6k
+//     messages/s on 2 cores.
+package pubsubio

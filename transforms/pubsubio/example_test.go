@@ -1,0 +1,33 @@
+package pubsubio_test
+
+import (
+	"flag"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/railyard/railyard/transforms/pubsubio"
+)
+
+// Read on Prism or Flink: the streaming job's source, ending once the
+// subscription has been idle for a minute (0 runs for ever).
+func ExampleRead() {
+	_, s := beam.NewPipelineWithRoot()
+	records := pubsubio.Read(s, pubsubio.Config{
+		Subscription:       "projects/my-project/subscriptions/railyard-speed",
+		EventTimeAttribute: "event_time",
+		StopAfterIdle:      time.Minute,
+	})
+	_ = records // PCollection<schemas.Record>, on to decoding
+}
+
+// ReadFor picks Dataflow's own source on Dataflow and Read elsewhere, with
+// the ack mode the runner supports.
+func ExampleReadFor() {
+	runner := flag.Lookup("runner").Value.String() // Beam's --runner flag
+	_, s := beam.NewPipelineWithRoot()
+	records := pubsubio.ReadFor(s, runner, pubsubio.Config{
+		Subscription: "projects/my-project/subscriptions/railyard-speed",
+	})
+	_ = records
+}

@@ -1,0 +1,328 @@
+package pubsubio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	vkit "cloud.google.com/go/pubsub/v2/apiv1"
+
+	"github.com/railyard/railyard/schemas"
+)
+
+// Counter names, in the "railyard" namespace. Each shard also counts what
+// it reads in pubsub_messages_read_shard_NN.
+const (
+	counterRead = "pubsub_messages_read"
+	counterAcks = "pubsub_acks"
+	// counterFinalized counts the acks made in bundle finalization (also
+	// counted in pubsub_acks); the others are made when a shard resumes.
+	counterFinalized  = "pubsub_acks_finalized"
+	counterPullsEmpty = "pubsub_pulls_empty"
+	counterPullErrors = "pubsub_pull_errors"
+	counterShardRead  = "pubsub_messages_read_shard_%02d"
+)
+
+// flowResumeDelay is the checkpoint delay of a shard that has just read
+// messages: none, it pulls again as soon as the runner reschedules it.
+const flowResumeDelay = 0
+
+func init() {
+	register.DoFn2x0[[]byte, func(int)](&shardsFn{})
+	register.Emitter1[int]()
+	register.Emitter2[beam.EventTime, schemas.Record]()
+	beam.RegisterType(reflect.TypeOf((*shardRestriction)(nil)).Elem())
+}
+
+// Read reads a Pub/Sub subscription on any portable runner (Prism, Flink,
+// Dataflow) with unary Pull.
+//
+// It returns an unbounded PCollection<schemas.Record>: one per message,
+// with Data, Attributes, MessageID and PublishTime as received and
+// IngestTime = PublishTime, timestamped with the event time in
+// cfg.EventTimeAttribute when it is readable, else the publish time.
+// Delivery is at least once: remove redeliveries by event_id downstream.
+//
+// The steps: Impulse → one element per shard → Reshuffle → a splittable
+// DoFn that pulls each shard. The Reshuffle spreads the shards over the
+// workers and puts the reader at the root of its fused stage, where a
+// runner finalizes bundles (Prism makes every splittable DoFn a root
+// anyway). It panics if cfg is invalid (see Config.Validate).
+func Read(s beam.Scope, cfg Config) beam.PCollection {
+	s = s.Scope("pubsubio.Read")
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	cfg = cfg.withDefaults()
+	shards := beam.ParDo(s.Scope("Shards"), &shardsFn{Shards: cfg.Shards}, beam.Impulse(s))
+	shards = beam.Reshuffle(s, shards)
+	fn := readFn{Cfg: cfg, ReaderID: newReaderID()}
+	var read any
+	switch cfg.AckMode {
+	case AckOnFinalize:
+		read = &readFinalizingFn{readFn: fn}
+	case AckAfterOutput:
+		read = &readAckingFn{readFn: fn}
+	default:
+		read = &readCommittedFn{readFn: fn}
+	}
+	return beam.ParDo(s.Scope("Pull"), read, shards)
+}
+
+// newReaderID names one Read, to share its state among the DoFn
+// instances of a worker.
+func newReaderID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
+
+// shardsFn emits the shard numbers 0 to Shards-1.
+type shardsFn struct {
+	Shards int
+}
+
+func (fn *shardsFn) ProcessElement(_ []byte, emit func(int)) {
+	for i := range fn.Shards {
+		emit(i)
+	}
+}
+
+// readFn is the splittable DoFn that pulls one shard, without its
+// ProcessElement: readCommittedFn, readFinalizingFn and readAckingFn add
+// the three ways to acknowledge (ack.go). Its element is the shard
+// number, its restriction a shardRestriction, and its watermark estimator
+// a watermarkEstimator.
+type readFn struct {
+	Cfg      Config
+	ReaderID string
+
+	r                                  *reader
+	read, acks, finalized, empty, errs beam.Counter
+}
+
+func (fn *readFn) Setup() {
+	fn.r = readerFor(fn.ReaderID, fn.Cfg)
+	fn.read = beam.NewCounter("railyard", counterRead)
+	fn.acks = beam.NewCounter("railyard", counterAcks)
+	fn.finalized = beam.NewCounter("railyard", counterFinalized)
+	fn.empty = beam.NewCounter("railyard", counterPullsEmpty)
+	fn.errs = beam.NewCounter("railyard", counterPullErrors)
+}
+
+func (fn *readFn) CreateInitialRestriction(shard int) shardRestriction {
+	return shardRestriction{Index: shard}
+}
+
+// SplitRestriction keeps the shard whole: it cannot be divided.
+func (fn *readFn) SplitRestriction(_ int, rest shardRestriction) []shardRestriction {
+	return []shardRestriction{rest}
+}
+
+func (fn *readFn) RestrictionSize(_ int, rest shardRestriction) float64 {
+	if rest.Ended {
+		return 0
+	}
+	return 1
+}
+
+func (fn *readFn) CreateTracker(rest shardRestriction) *sdf.LockRTracker {
+	return sdf.NewLockRTracker(newShardTracker(rest))
+}
+
+// TruncateRestriction ends the shard when the runner drains the pipeline.
+// The shard still runs once, to ack what its last part read.
+func (fn *readFn) TruncateRestriction(rt *sdf.LockRTracker, _ int) shardRestriction {
+	rest := rt.GetRestriction().(shardRestriction)
+	rest.Ended = true
+	return rest
+}
+
+func (fn *readFn) InitialWatermarkEstimatorState(et beam.EventTime, _ shardRestriction, _ int) int64 {
+	return int64(et)
+}
+
+func (fn *readFn) CreateWatermarkEstimator(state int64) *watermarkEstimator {
+	return &watermarkEstimator{wm: mtime.Time(state).ToTime()}
+}
+
+func (fn *readFn) WatermarkEstimatorState(e *watermarkEstimator) int64 {
+	return int64(mtime.FromTime(e.CurrentWatermark()))
+}
+
+// process reads one part of a shard: it pulls until a pull comes back
+// empty or short (the backlog is drained for now), or the bundle budget is
+// spent, emits what it read, and returns how to continue and the batches
+// it read (held until acknowledged). It sets the watermark, and ends the
+// shard after StopAfterIdle.
+func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker, shard int,
+	emit func(beam.EventTime, schemas.Record)) (sdf.ProcessContinuation, []uint64, error) {
+	cfg, r := fn.Cfg, fn.r
+	r.begin()
+	defer r.end()
+	finalized := r.takeAcked() // by finalization callbacks since the last part
+	fn.acks.Inc(ctx, finalized.acks)
+	fn.finalized.Inc(ctx, finalized.finalized)
+	sub, err := r.subscriber()
+	if err != nil {
+		return nil, nil, err
+	}
+	// This part of the shard runs, so the bundle of the part before it has
+	// been committed: acknowledge what that part read (unless finalization
+	// has).
+	var pending []uint64
+	withTracker(rt, func(t *shardTracker) { pending = t.takePending() })
+	acked, err := r.ack(context.WithoutCancel(ctx), pending)
+	fn.acks.Inc(ctx, int64(acked))
+	if err != nil {
+		slog.WarnContext(ctx, "pubsub ack failed; the messages will be redelivered", "subscription", cfg.Subscription, "error", err)
+	}
+	shardRead := beam.NewCounter("railyard", fmt.Sprintf(counterShardRead, shard))
+	start := time.Now()
+	var batches []uint64
+	n := 0
+	for n < cfg.MaxBundleMessages && time.Since(start) < cfg.MaxBundleDuration {
+		if !rt.TryClaim(pullClaim{}) {
+			// The runner took the rest of the shard as a residual, or
+			// truncated it to drain.
+			return sdf.StopProcessing(), batches, rt.GetError()
+		}
+		want := min(cfg.MaxMessagesPerPull, cfg.MaxBundleMessages-n)
+		msgs, err := fn.pull(ctx, sub, want)
+		if err != nil {
+			var transient *transientError
+			if errors.As(err, &transient) {
+				// Not idleness: try again later, without moving the idle clock.
+				fn.errs.Inc(ctx, 1)
+				slog.WarnContext(ctx, "pubsub pull failed; retrying", "subscription", cfg.Subscription, "shard", shard, "error", err)
+				if n > 0 {
+					break
+				}
+				return sdf.ResumeProcessingIn(cfg.PollInterval), batches, nil
+			}
+			return nil, batches, err
+		}
+		if len(msgs) == 0 {
+			fn.empty.Inc(ctx, 1)
+			break
+		}
+		batches = append(batches, fn.emitAll(msgs, emit))
+		n += len(msgs)
+		fn.read.Inc(ctx, int64(len(msgs)))
+		shardRead.Inc(ctx, int64(len(msgs)))
+		if len(msgs) < want {
+			break // drained for now
+		}
+	}
+	now := time.Now()
+	if n > 0 {
+		rt.TryClaim(activeClaim{})
+		we.UpdateWatermark(estimateWatermark(r.oldestHeld(), now, cfg.IdleWatermarkLag))
+		slog.DebugContext(ctx, "pubsub shard read", "subscription", cfg.Subscription, "shard", shard,
+			"messages", n, "took", time.Since(start).String())
+		return sdf.ResumeProcessingIn(flowResumeDelay), batches, nil
+	}
+	if !rt.TryClaim(idleClaim{At: now, LastActive: r.lastActivity(), StopAfter: cfg.StopAfterIdle}) {
+		if err := rt.GetError(); err != nil {
+			return nil, batches, err
+		}
+		if rt.GetRestriction().(shardRestriction).Ended {
+			we.UpdateWatermark(endOfTime)
+			slog.InfoContext(ctx, "pubsub shard idle; stopping", "subscription", cfg.Subscription, "shard", shard,
+				"stop_after_idle", cfg.StopAfterIdle.String())
+		}
+		return sdf.StopProcessing(), batches, nil
+	}
+	we.UpdateWatermark(estimateWatermark(r.oldestHeld(), now, cfg.IdleWatermarkLag))
+	return sdf.ResumeProcessingIn(cfg.PollInterval), batches, nil
+}
+
+// withTracker runs f on the shard tracker under the tracker's lock.
+func withTracker(rt *sdf.LockRTracker, f func(*shardTracker)) {
+	rt.Mu.Lock()
+	defer rt.Mu.Unlock()
+	f(rt.Rt.(*shardTracker))
+}
+
+// emitAll holds the messages of one pull (before emitting them, so that a
+// failure while emitting nacks them), emits them as Records and returns
+// the batch's id.
+func (fn *readFn) emitAll(msgs []*pubsubpb.ReceivedMessage, emit func(beam.EventTime, schemas.Record)) uint64 {
+	ids := make([]string, len(msgs))
+	stamps := make([]time.Time, len(msgs))
+	var oldest time.Time
+	for i, m := range msgs {
+		ids[i] = m.GetAckId()
+		msg := m.GetMessage()
+		stamps[i] = eventTime(msg.GetAttributes(), fn.Cfg.EventTimeAttribute, msg.GetPublishTime().AsTime())
+		if oldest.IsZero() || stamps[i].Before(oldest) {
+			oldest = stamps[i]
+		}
+	}
+	id := fn.r.hold(ids, oldest, time.Now())
+	for i, m := range msgs {
+		emit(mtime.FromTime(stamps[i]), toRecord(m.GetMessage()))
+	}
+	return id
+}
+
+// transientError is a pull failure worth retrying.
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+// noRetry turns off the client's own retries of Pull: its backoff would
+// outlast PullTimeout and turn an outage into what looks like idleness.
+var noRetry = gax.WithRetry(func() gax.Retryer { return nil })
+
+// pull makes one unary Pull. A pull that times out is empty. A failure
+// that may pass is a *transientError; others (no such subscription, no
+// permission) fail the bundle.
+func (fn *readFn) pull(ctx context.Context, sub *vkit.SubscriptionAdminClient, max int) ([]*pubsubpb.ReceivedMessage, error) {
+	pctx, cancel := context.WithTimeout(ctx, fn.Cfg.PullTimeout)
+	defer cancel()
+	resp, err := sub.Pull(pctx, &pubsubpb.PullRequest{Subscription: fn.Cfg.Subscription, MaxMessages: int32(max)}, noRetry)
+	switch {
+	case err == nil:
+		return resp.GetReceivedMessages(), nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("pubsubio: pull %s: %w", fn.Cfg.Subscription, context.Cause(ctx))
+	case pctx.Err() != nil:
+		return nil, nil
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.Internal, codes.Unknown, codes.DeadlineExceeded:
+		return nil, &transientError{fmt.Errorf("pubsubio: pull %s: %w", fn.Cfg.Subscription, err)}
+	default:
+		return nil, fmt.Errorf("pubsubio: pull %s: %w", fn.Cfg.Subscription, err)
+	}
+}
+
+// abandon gives back everything the reader holds in this worker: a bundle
+// is failing (its messages should come back at once), or was cancelled
+// because the job or the worker is stopping. That includes what other
+// shards' committed parts read and have not acked yet: a nack can cause a
+// redelivery, never a loss, and failures are rare.
+func (fn *readFn) abandon(ctx context.Context) {
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rpcTimeout)
+	defer cancel()
+	if err := fn.r.nackAll(nctx); err != nil {
+		slog.WarnContext(ctx, "pubsub nack failed; the messages come back when their deadline ends",
+			"subscription", fn.Cfg.Subscription, "error", err)
+	}
+}

@@ -1,0 +1,329 @@
+package pubsubio
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	vkit "cloud.google.com/go/pubsub/v2/apiv1"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+)
+
+// Lease timings. Pub/Sub's shortest ack deadline is 10s: a message held
+// longer than half of it is extended, and kept extended while the reader is
+// alive, until it is acked or maxHold has passed since it was read. Then
+// the reader lets it go, and Pub/Sub redelivers it once its deadline ends.
+// A reader is alive while one of its shards runs, or ran within
+// aliveWithin; when it dies (the job failed or was cancelled) it nacks
+// what it holds, so that the next job gets it at once.
+const (
+	firstExtension = 5 * time.Second
+	leaseExtension = 60 * time.Second
+	leaseTick      = time.Second
+	maxHold        = 5 * time.Minute
+	minAliveWithin = 10 * time.Second
+	// ackIDsPerRequest keeps Acknowledge and ModifyAckDeadline requests
+	// well under the 512 KiB request limit.
+	ackIDsPerRequest = 1000
+	// rpcTimeout bounds one ack, nack or extension request.
+	rpcTimeout = 30 * time.Second
+)
+
+// reader is the state one Read shares among all its DoFn instances, shards
+// and bundles in one worker process: the Pub/Sub client, and the batches
+// of messages read and not yet acknowledged ("held"). The Go SDK harness
+// never tears DoFns down, so nothing here is closed; the lease keeper stops
+// when nothing is held.
+//
+// What is held gives the watermark its floor across the shards of the
+// worker (see estimateWatermark) — Prism keeps one watermark estimate per
+// stage, the last bundle's, not the minimum over shards.
+type reader struct {
+	cfg Config
+
+	clientMu sync.Mutex
+	client   *pubsub.Client
+
+	// Timings, variables for the tests.
+	firstExtension, leaseExtension, leaseTick, aliveWithin time.Duration
+
+	mu         sync.Mutex
+	held       map[uint64]*heldBatch // by batch id
+	lastActive time.Time             // when a shard last read a message
+	unreported ackCounts             // acks the counters have not counted
+	keeping    bool                  // the lease keeper runs
+	calls      int                   // shard parts running now
+	lastCall   time.Time             // when a shard part last started or ended
+}
+
+// ackCounts counts acks made outside a bundle (in finalization), which the
+// reader's next call adds to its counters.
+type ackCounts struct {
+	acks, finalized int64
+}
+
+// heldBatch is the messages of one Pull, read and not yet acknowledged.
+type heldBatch struct {
+	ackIDs   []string
+	oldest   time.Time // the oldest element timestamp among them
+	extendAt time.Time
+	expires  time.Time
+}
+
+var readers = struct {
+	sync.Mutex
+	m map[string]*reader
+}{m: map[string]*reader{}}
+
+// readerFor returns the worker's state of the Read with the given id.
+func readerFor(id string, cfg Config) *reader {
+	readers.Lock()
+	defer readers.Unlock()
+	if r, ok := readers.m[id]; ok {
+		return r
+	}
+	r := newReader(cfg)
+	readers.m[id] = r
+	slog.Info("pubsub reader starting", "subscription", cfg.Subscription, "shards", cfg.Shards,
+		"ack_mode", cfg.AckMode.String(), "stop_after_idle", cfg.StopAfterIdle.String())
+	return r
+}
+
+func newReader(cfg Config) *reader {
+	return &reader{
+		cfg:            cfg,
+		firstExtension: firstExtension,
+		leaseExtension: leaseExtension,
+		leaseTick:      leaseTick,
+		aliveWithin:    max(minAliveWithin, 3*(cfg.PollInterval+cfg.PullTimeout+cfg.MaxBundleDuration)),
+		held:           map[uint64]*heldBatch{},
+	}
+}
+
+// begin and end bracket a part of a shard: the reader is alive.
+func (r *reader) begin() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	r.lastCall = time.Now()
+}
+
+func (r *reader) end() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls--
+	r.lastCall = time.Now()
+}
+
+// subscriber returns the low-level subscriber client (unary Pull,
+// Acknowledge, ModifyAckDeadline), creating the client on first use. It
+// honours PUBSUB_EMULATOR_HOST.
+func (r *reader) subscriber() (*vkit.SubscriptionAdminClient, error) {
+	r.clientMu.Lock()
+	defer r.clientMu.Unlock()
+	if r.client == nil {
+		// Not the bundle's context: the client outlives the bundle.
+		c, err := pubsub.NewClient(context.Background(), r.cfg.Project)
+		if err != nil {
+			return nil, fmt.Errorf("pubsubio: client for project %s: %w", r.cfg.Project, err)
+		}
+		r.client = c
+	}
+	return r.client.SubscriptionAdminClient, nil
+}
+
+// hold records a batch just read and returns its id. Ids are random, so
+// that a batch id carried in a restriction to another worker names
+// nothing there (that worker acknowledges nothing; the batch is left to be
+// redelivered) rather than some other batch.
+func (r *reader) hold(ackIDs []string, oldest, now time.Time) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := rand.Uint64()
+	for _, taken := r.held[id]; taken || id == 0; _, taken = r.held[id] {
+		id = rand.Uint64()
+	}
+	r.held[id] = &heldBatch{
+		ackIDs:   ackIDs,
+		oldest:   oldest,
+		extendAt: now.Add(r.firstExtension),
+		expires:  now.Add(maxHold),
+	}
+	r.lastActive = now
+	if !r.keeping {
+		r.keeping = true
+		go r.keepLeases()
+	}
+	return id
+}
+
+// oldestHeld returns the oldest timestamp of the messages held, or the
+// zero time.
+func (r *reader) oldestHeld() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var oldest time.Time
+	for _, b := range r.held {
+		if oldest.IsZero() || b.oldest.Before(oldest) {
+			oldest = b.oldest
+		}
+	}
+	return oldest
+}
+
+// lastActivity returns when a shard of this reader last read a message.
+func (r *reader) lastActivity() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastActive
+}
+
+// takeAcked returns the acks noted since the last call.
+func (r *reader) takeAcked() ackCounts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.unreported
+	r.unreported = ackCounts{}
+	return n
+}
+
+// release stops holding the batches and returns their ack ids. Batches
+// no longer held (acked, released or expired) are skipped.
+func (r *reader) release(batches []uint64) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []string
+	for _, b := range batches {
+		if h, ok := r.held[b]; ok {
+			ids = append(ids, h.ackIDs...)
+			delete(r.held, b)
+		}
+	}
+	return ids
+}
+
+// ack acknowledges the batches and returns how many messages it acked.
+func (r *reader) ack(ctx context.Context, batches []uint64) (int, error) {
+	ids := r.release(batches)
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	sub, err := r.subscriber()
+	if err != nil {
+		return 0, err
+	}
+	acked := 0
+	for chunk := range slices.Chunk(ids, ackIDsPerRequest) {
+		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+		err := sub.Acknowledge(cctx, &pubsubpb.AcknowledgeRequest{Subscription: r.cfg.Subscription, AckIds: chunk})
+		cancel()
+		if err != nil {
+			return acked, fmt.Errorf("pubsubio: acknowledge %d messages of %s: %w", len(ids)-acked, r.cfg.Subscription, err)
+		}
+		acked += len(chunk)
+	}
+	return acked, nil
+}
+
+// noteFinalized records acks made by a finalization callback.
+func (r *reader) noteFinalized(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unreported.acks += int64(n)
+	r.unreported.finalized += int64(n)
+}
+
+// nackAll gives everything held back to Pub/Sub for redelivery now.
+func (r *reader) nackAll(ctx context.Context) error {
+	r.mu.Lock()
+	var ids []string
+	for id, b := range r.held {
+		ids = append(ids, b.ackIDs...)
+		delete(r.held, id)
+	}
+	r.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	return r.modifyDeadline(ctx, ids, 0)
+}
+
+func (r *reader) modifyDeadline(ctx context.Context, ids []string, d time.Duration) error {
+	sub, err := r.subscriber()
+	if err != nil {
+		return err
+	}
+	for chunk := range slices.Chunk(ids, ackIDsPerRequest) {
+		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+		err := sub.ModifyAckDeadline(cctx, &pubsubpb.ModifyAckDeadlineRequest{
+			Subscription: r.cfg.Subscription, AckIds: chunk, AckDeadlineSeconds: int32(d / time.Second),
+		})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("pubsubio: set the ack deadline of %d messages of %s to %v: %w", len(ids), r.cfg.Subscription, d, err)
+		}
+	}
+	return nil
+}
+
+// keepLeases extends the deadlines of held messages until they are acked
+// or nacked; lets them go after maxHold; and nacks them all once the
+// reader is dead. It returns when nothing is held.
+func (r *reader) keepLeases() {
+	tick := time.NewTicker(r.leaseTick)
+	defer tick.Stop()
+	for range tick.C {
+		now := time.Now()
+		var extend, giveBack []string
+		expired := 0
+		r.mu.Lock()
+		alive := r.calls > 0 || now.Sub(r.lastCall) < r.aliveWithin
+		for id, b := range r.held {
+			switch {
+			case !alive:
+				giveBack = append(giveBack, b.ackIDs...)
+				delete(r.held, id)
+			case now.After(b.expires):
+				expired += len(b.ackIDs)
+				delete(r.held, id)
+			case !now.Before(b.extendAt):
+				extend = append(extend, b.ackIDs...)
+				b.extendAt = now.Add(r.leaseExtension / 2)
+			}
+		}
+		done := len(r.held) == 0
+		if done {
+			r.keeping = false
+		}
+		r.mu.Unlock()
+
+		ctx := context.Background()
+		if expired > 0 {
+			// The bundle failed after the read, or its commit never showed:
+			// Pub/Sub redelivers the messages when their deadline ends.
+			slog.Warn("pubsub messages held too long; leaving them to be redelivered",
+				"subscription", r.cfg.Subscription, "messages", expired, "max_hold", maxHold.String())
+		}
+		if len(giveBack) > 0 {
+			slog.Info("pubsub reader stopped; giving back what it held", "subscription", r.cfg.Subscription, "messages", len(giveBack))
+			if err := r.modifyDeadline(ctx, giveBack, 0); err != nil {
+				slog.Warn("pubsub nack failed; the messages come back when their deadline ends",
+					"subscription", r.cfg.Subscription, "messages", len(giveBack), "error", err)
+			}
+		}
+		if len(extend) > 0 {
+			if err := r.modifyDeadline(ctx, extend, r.leaseExtension); err != nil {
+				slog.Warn("pubsub ack deadline extension failed; the messages may be redelivered",
+					"subscription", r.cfg.Subscription, "messages", len(extend), "error", err)
+			}
+		}
+		if done {
+			return
+		}
+	}
+}
