@@ -19,34 +19,20 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/windowing"
 )
 
 // WindowSize is the length of a metrics window.
 const WindowSize = time.Minute
 
-// PaneMode says what a later pane of a window holds.
-type PaneMode int
+// PaneMode says what a later pane of a window holds (see windowing.PaneMode).
+type PaneMode = windowing.PaneMode
 
+// The pane modes.
 const (
-	// Accumulating panes hold all of the window's events seen so far, so
-	// the latest pane is the whole answer: what the *_speed tables and
-	// their views need. The default.
-	Accumulating PaneMode = iota
-	// Discarding panes hold only the events since the window's previous
-	// pane. Events and value_sum of the panes add up to the window's;
-	// users do not.
-	Discarding
+	Accumulating = windowing.Accumulating
+	Discarding   = windowing.Discarding
 )
-
-func (m PaneMode) String() string {
-	switch m {
-	case Accumulating:
-		return "Accumulating"
-	case Discarding:
-		return "Discarding"
-	}
-	return fmt.Sprintf("PaneMode(%d)", int(m))
-}
 
 // Config holds the windowing settings of PerMinute. The zero Config is the
 // batch job's: Beam's default trigger, no allowed lateness.
@@ -68,39 +54,12 @@ type Config struct {
 
 // Validate reports whether the configuration can build a pipeline.
 func (c Config) Validate() error {
-	if c.AllowedLateness < 0 {
-		return fmt.Errorf("AllowedLateness is %v, it must not be negative", c.AllowedLateness)
-	}
-	if c.Panes != Accumulating && c.Panes != Discarding {
-		return fmt.Errorf("unknown Panes %v", c.Panes)
-	}
-	return nil
+	return c.settings().Validate()
 }
 
-// firesOnce reports whether every window fires exactly one pane, on
-// time: with Beam's default trigger and no allowed lateness, a window
-// fires when the watermark passes its end, and expires at that moment.
-func (c Config) firesOnce() bool {
-	if c.AllowedLateness != 0 {
-		return false
-	}
-	switch c.Trigger.(type) {
-	case nil, *trigger.DefaultTrigger, trigger.DefaultTrigger:
-		return true
-	}
-	return false
-}
-
-// windowOptions turns the configuration into WindowInto options.
-func (c Config) windowOptions() []beam.WindowIntoOption {
-	opts := []beam.WindowIntoOption{beam.AllowedLateness(c.AllowedLateness), beam.PanesAccumulate()}
-	if c.Panes == Discarding {
-		opts[1] = beam.PanesDiscard()
-	}
-	if c.Trigger != nil {
-		opts = append(opts, beam.Trigger(c.Trigger))
-	}
-	return opts
+// settings are the windowing knobs of the configuration.
+func (c Config) settings() windowing.Settings {
+	return windowing.Settings{Trigger: c.Trigger, AllowedLateness: c.AllowedLateness, Panes: c.Panes, ProcessedAt: c.ProcessedAt}
 }
 
 // ErrInvalidConfig is wrapped by the panic of PerMinute on a bad Config.
@@ -126,10 +85,10 @@ func PerMinute(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollecti
 	if err := cfg.Validate(); err != nil {
 		panic(fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
-	windowed := beam.WindowInto(s, window.NewFixedWindows(WindowSize), events, cfg.windowOptions()...)
+	windowed := beam.WindowInto(s, window.NewFixedWindows(WindowSize), events, cfg.settings().Options()...)
 	keyed := beam.ParDo(s, keyByMinuteKey, windowed)
-	processed := processedAt(cfg.ProcessedAt)
-	if cfg.firesOnce() {
+	processed := cfg.settings().ProcessedAtMicros()
+	if cfg.settings().FiresOnce() {
 		// Every window fires once, on time: combine with combiner lifting.
 		totals := beam.CombinePerKey(s, &minuteFn{}, keyed)
 		return beam.ParDo(s, &onTimeMetricFn{ProcessedAtMicros: processed}, totals)
@@ -181,14 +140,9 @@ type onTimeMetricFn struct {
 }
 
 func (fn *onTimeMetricFn) ProcessElement(w typex.Window, key minuteKey, total minuteTotal) (schemas.MetricMinuteSpeed, error) {
-	return metricRow(w, key, total, pane(onTimePane, fn.ProcessedAtMicros))
+	return metricRow(w, key, total, windowing.Pane(windowing.OnTime, fn.ProcessedAtMicros))
 }
 
-// onTimePane is the one pane of a window that fires once.
-var onTimePane = typex.PaneInfo{Timing: typex.PaneOnTime, IsFirst: true, IsLast: true}
-
-// paneMetricFn turns the events of one pane of a window and key into a
-// metric row.
 type paneMetricFn struct {
 	// ProcessedAtMicros is written as processed_at; 0 means the wall clock.
 	ProcessedAtMicros int64
@@ -201,7 +155,7 @@ func (fn *paneMetricFn) ProcessElement(pn typex.PaneInfo, w typex.Window, key mi
 	for inputs(&in) {
 		acc = combine.AddInput(acc, in)
 	}
-	return metricRow(w, key, combine.ExtractOutput(acc), pane(pn, fn.ProcessedAtMicros))
+	return metricRow(w, key, combine.ExtractOutput(acc), windowing.Pane(pn, fn.ProcessedAtMicros))
 }
 
 func metricRow(w typex.Window, key minuteKey, total minuteTotal, p schemas.Pane) (schemas.MetricMinuteSpeed, error) {
@@ -223,34 +177,4 @@ func metricRow(w typex.Window, key minuteKey, total minuteTotal, p schemas.Pane)
 		},
 		Pane: p,
 	}, nil
-}
-
-// processedAt is t in microseconds, 0 for the zero time (the wall clock).
-func processedAt(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-// pane is the Pane columns of a row fired in pane pn and processed at
-// processedMicros (0 means now). A pane the runner did not
-// describe is UNKNOWN: the zero PaneInfo, which claims index 0 without
-// being the first pane (Prism v2.77.0 gives it to merged session windows,
-// and the SDK's combine to everything), or the "no firing" pane.
-func pane(pn typex.PaneInfo, processedMicros int64) schemas.Pane {
-	timing := "UNKNOWN"
-	switch {
-	case pn.Index == 0 && !pn.IsFirst: // not a pane at all
-	case pn.Timing == typex.PaneEarly:
-		timing = "EARLY"
-	case pn.Timing == typex.PaneOnTime:
-		timing = "ON_TIME"
-	case pn.Timing == typex.PaneLate:
-		timing = "LATE"
-	}
-	if processedMicros == 0 {
-		processedMicros = time.Now().UnixMicro()
-	}
-	return schemas.Pane{PaneIndex: pn.Index, PaneTiming: timing, ProcessedAt: processedMicros}
 }

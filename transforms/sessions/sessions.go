@@ -21,33 +21,20 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/windowing"
 )
 
 // DefaultGap is the session gap of a Config that sets none.
 const DefaultGap = 30 * time.Minute
 
-// PaneMode says what a later pane of a session holds.
-type PaneMode int
+// PaneMode says what a later pane of a session holds (see windowing.PaneMode).
+type PaneMode = windowing.PaneMode
 
+// The pane modes.
 const (
-	// Accumulating panes hold all of the session's events seen so far, so
-	// the latest pane is the whole session: what the *_speed tables and
-	// their views need. The default.
-	Accumulating PaneMode = iota
-	// Discarding panes hold only the events since the session's previous
-	// pane: their start, end and sources describe those events only.
-	Discarding
+	Accumulating = windowing.Accumulating
+	Discarding   = windowing.Discarding
 )
-
-func (m PaneMode) String() string {
-	switch m {
-	case Accumulating:
-		return "Accumulating"
-	case Discarding:
-		return "Discarding"
-	}
-	return fmt.Sprintf("PaneMode(%d)", int(m))
-}
 
 // Config holds the session gap and windowing settings of PerUser. The zero
 // Config is the batch job's: a 30-minute gap, Beam's default trigger, no
@@ -87,11 +74,8 @@ func (c Config) Validate() error {
 	if c.Gap%time.Second != 0 {
 		return fmt.Errorf("Gap is %v, it must be a whole number of seconds", c.Gap)
 	}
-	if c.AllowedLateness < 0 {
-		return fmt.Errorf("AllowedLateness is %v, it must not be negative", c.AllowedLateness)
-	}
-	if c.Panes != Accumulating && c.Panes != Discarding {
-		return fmt.Errorf("unknown Panes %v", c.Panes)
+	if err := c.settings().Validate(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -103,30 +87,9 @@ func (c Config) gap() time.Duration {
 	return c.Gap
 }
 
-// firesOnce reports whether every session fires exactly one pane, on
-// time: with Beam's default trigger and no allowed lateness, a session
-// fires when the watermark passes its end, and expires at that moment.
-func (c Config) firesOnce() bool {
-	if c.AllowedLateness != 0 {
-		return false
-	}
-	switch c.Trigger.(type) {
-	case nil, *trigger.DefaultTrigger, trigger.DefaultTrigger:
-		return true
-	}
-	return false
-}
-
-// windowOptions turns the configuration into WindowInto options.
-func (c Config) windowOptions() []beam.WindowIntoOption {
-	opts := []beam.WindowIntoOption{beam.AllowedLateness(c.AllowedLateness), beam.PanesAccumulate()}
-	if c.Panes == Discarding {
-		opts[1] = beam.PanesDiscard()
-	}
-	if c.Trigger != nil {
-		opts = append(opts, beam.Trigger(c.Trigger))
-	}
-	return opts
+// settings are the windowing knobs of the configuration.
+func (c Config) settings() windowing.Settings {
+	return windowing.Settings{Trigger: c.Trigger, AllowedLateness: c.AllowedLateness, Panes: c.Panes, ProcessedAt: c.ProcessedAt}
 }
 
 // ErrInvalidConfig is wrapped by the panic of PerUser on a bad Config.
@@ -156,10 +119,10 @@ func PerUser(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollection
 	if err := cfg.Validate(); err != nil {
 		panic(fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
-	windowed := beam.WindowInto(s, window.NewSessions(cfg.gap()), events, cfg.windowOptions()...)
+	windowed := beam.WindowInto(s, window.NewSessions(cfg.gap()), events, cfg.settings().Options()...)
 	keyed := beam.ParDo(s, &keyByUserFn{}, windowed)
-	gapSeconds, processed := int64(cfg.gap()/time.Second), processedAt(cfg.ProcessedAt)
-	if cfg.firesOnce() {
+	gapSeconds, processed := int64(cfg.gap()/time.Second), cfg.settings().ProcessedAtMicros()
+	if cfg.settings().FiresOnce() {
 		// Every session fires once, on time: combine with combiner lifting.
 		totals := beam.CombinePerKey(s, &sessionFn{}, keyed)
 		return beam.ParDo(s, &onTimeSessionFn{GapSeconds: gapSeconds, ProcessedAtMicros: processed}, totals)
@@ -207,14 +170,9 @@ type onTimeSessionFn struct {
 }
 
 func (fn *onTimeSessionFn) ProcessElement(userID string, total sessionTotal) schemas.SessionSpeed {
-	return sessionRow(userID, total, fn.GapSeconds, pane(onTimePane, fn.ProcessedAtMicros))
+	return sessionRow(userID, total, fn.GapSeconds, windowing.Pane(windowing.OnTime, fn.ProcessedAtMicros))
 }
 
-// onTimePane is the one pane of a window that fires once.
-var onTimePane = typex.PaneInfo{Timing: typex.PaneOnTime, IsFirst: true, IsLast: true}
-
-// paneSessionFn turns the events of one pane of a user's session into a
-// session row.
 type paneSessionFn struct {
 	GapSeconds int64
 	// ProcessedAtMicros is written as processed_at; 0 means the wall clock.
@@ -228,7 +186,7 @@ func (fn *paneSessionFn) ProcessElement(pn typex.PaneInfo, userID string, inputs
 	for inputs(&in) {
 		acc = combine.AddInput(acc, in)
 	}
-	return sessionRow(userID, combine.ExtractOutput(acc), fn.GapSeconds, pane(pn, fn.ProcessedAtMicros))
+	return sessionRow(userID, combine.ExtractOutput(acc), fn.GapSeconds, windowing.Pane(pn, fn.ProcessedAtMicros))
 }
 
 func sessionRow(userID string, total sessionTotal, gapSeconds int64, p schemas.Pane) schemas.SessionSpeed {
@@ -244,34 +202,4 @@ func sessionRow(userID string, total sessionTotal, gapSeconds int64, p schemas.P
 		},
 		Pane: p,
 	}
-}
-
-// processedAt is t in microseconds, 0 for the zero time (the wall clock).
-func processedAt(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-// pane is the Pane columns of a row fired in pane pn and processed at
-// processedMicros (0 means now). A pane the runner did not
-// describe is UNKNOWN: the zero PaneInfo, which claims index 0 without
-// being the first pane (Prism v2.77.0 gives it to merged session windows,
-// and the SDK's combine to everything), or the "no firing" pane.
-func pane(pn typex.PaneInfo, processedMicros int64) schemas.Pane {
-	timing := "UNKNOWN"
-	switch {
-	case pn.Index == 0 && !pn.IsFirst: // not a pane at all
-	case pn.Timing == typex.PaneEarly:
-		timing = "EARLY"
-	case pn.Timing == typex.PaneOnTime:
-		timing = "ON_TIME"
-	case pn.Timing == typex.PaneLate:
-		timing = "LATE"
-	}
-	if processedMicros == 0 {
-		processedMicros = time.Now().UnixMicro()
-	}
-	return schemas.Pane{PaneIndex: pn.Index, PaneTiming: timing, ProcessedAt: processedMicros}
 }

@@ -1,7 +1,9 @@
-package sessions
+package windowing
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
 
@@ -22,9 +24,28 @@ func TestPane(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := pane(tt.pn, 7); got != tt.want {
-				t.Errorf("pane(%+v) = %+v, want %+v", tt.pn, got, tt.want)
+			if got := Pane(tt.pn, 7); got != tt.want {
+				t.Errorf("Pane(%+v) = %+v, want %+v", tt.pn, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestSettings(t *testing.T) {
+	if !(Settings{}).FiresOnce() {
+		t.Error("the zero Settings must fire once: the batch job relies on it")
+	}
+	if (Settings{AllowedLateness: time.Minute}).FiresOnce() {
+		t.Error("Settings with allowed lateness fire late panes, not once")
+	}
+	if err := (Settings{AllowedLateness: -time.Second}).Validate(); err == nil || !strings.Contains(err.Error(), "must not be negative") {
+		t.Errorf("Validate(negative lateness) = %v", err)
+	}
+	if err := (Settings{Panes: 7}).Validate(); err == nil || !strings.Contains(err.Error(), "unknown Panes") {
+		t.Errorf("Validate(Panes 7) = %v", err)
+	}
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	if got := (Settings{ProcessedAt: at}).ProcessedAtMicros(); got != at.UnixMicro() {
+		t.Errorf("ProcessedAtMicros = %d, want %d", got, at.UnixMicro())
 	}
 }
