@@ -35,7 +35,9 @@ const (
 )
 
 // Config holds the windowing settings of PerMinute. The zero Config is the
-// batch job's: Beam's default trigger, no allowed lateness.
+// batch job's, for bounded input: one on-time row per minute, computed in
+// the global window (so it fires when the input ends). A streaming job
+// sets a Trigger.
 type Config struct {
 	// Trigger says when a window fires a pane; nil is Beam's default
 	// trigger (once when the watermark passes the end of the window, then
@@ -67,8 +69,9 @@ var ErrInvalidConfig = errors.New("metrics: invalid config")
 
 func init() {
 	register.Function1x2(keyByMinuteKey)
+	register.Function1x2(keyByMinuteBucket)
 	register.Combiner3[minuteAcc, minuteInput, minuteTotal](&minuteFn{})
-	register.DoFn3x2[typex.Window, minuteKey, minuteTotal, schemas.MetricMinuteSpeed, error](&onTimeMetricFn{})
+	register.DoFn2x1[minuteBucket, minuteTotal, schemas.MetricMinuteSpeed](&bucketMetricFn{})
 	register.DoFn4x2[typex.PaneInfo, typex.Window, minuteKey, func(*minuteInput) bool, schemas.MetricMinuteSpeed, error](&paneMetricFn{})
 	register.Iter1[minuteInput]()
 	register.Function1x1(withoutPane)
@@ -85,14 +88,20 @@ func PerMinute(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollecti
 	if err := cfg.Validate(); err != nil {
 		panic(fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
-	windowed := beam.WindowInto(s, window.NewFixedWindows(WindowSize), events, cfg.settings().Options()...)
-	keyed := beam.ParDo(s, keyByMinuteKey, windowed)
 	processed := cfg.settings().ProcessedAtMicros()
 	if cfg.settings().FiresOnce() {
-		// Every window fires once, on time: combine with combiner lifting.
+		// Bounded input, one on-time pane per window: key each event by its
+		// minute in the global window instead of windowing, and combine
+		// with combiner lifting. Event-time windows would make the batch
+		// job's deduplicated events late: dedup groups them in the global
+		// window and stamps them back to their event time, and a runner may
+		// drop late elements (Prism does).
+		keyed := beam.ParDo(s, keyByMinuteBucket, events)
 		totals := beam.CombinePerKey(s, &minuteFn{}, keyed)
-		return beam.ParDo(s, &onTimeMetricFn{ProcessedAtMicros: processed}, totals)
+		return beam.ParDo(s, &bucketMetricFn{ProcessedAtMicros: processed}, totals)
 	}
+	windowed := beam.WindowInto(s, window.NewFixedWindows(WindowSize), events, cfg.settings().Options()...)
+	keyed := beam.ParDo(s, keyByMinuteKey, windowed)
 	// The Go SDK v2.77.0 combine drops the pane (exec/combine.go builds its
 	// output without it), so group, and apply minuteFn per pane.
 	grouped := beam.GroupByKey(s, keyed)
@@ -132,15 +141,34 @@ func keyByMinuteKey(ev schemas.Event) (minuteKey, minuteInput) {
 		minuteInput{UserID: ev.UserID, Value: ev.Value}
 }
 
-// onTimeMetricFn turns the total of a window and key into a metric row of
-// the window's one, on-time, pane.
-type onTimeMetricFn struct {
+// minuteBucket is the key of one minute of one minuteKey, for bounded
+// input in the global window.
+type minuteBucket struct {
+	WindowStart int64 // microseconds
+	EventType   string
+	Source      string
+	Platform    *string
+	Country     *string
+}
+
+var minuteMicros = WindowSize.Microseconds()
+
+func keyByMinuteBucket(ev schemas.Event) (minuteBucket, minuteInput) {
+	start := ev.EventTime - ev.EventTime%minuteMicros
+	return minuteBucket{WindowStart: start, EventType: ev.EventType, Source: ev.Source, Platform: ev.Platform, Country: ev.Country},
+		minuteInput{UserID: ev.UserID, Value: ev.Value}
+}
+
+// bucketMetricFn turns the total of one minute bucket into a row with the
+// one on-time pane.
+type bucketMetricFn struct {
 	// ProcessedAtMicros is written as processed_at; 0 means the wall clock.
 	ProcessedAtMicros int64
 }
 
-func (fn *onTimeMetricFn) ProcessElement(w typex.Window, key minuteKey, total minuteTotal) (schemas.MetricMinuteSpeed, error) {
-	return metricRow(w, key, total, windowing.Pane(windowing.OnTime, fn.ProcessedAtMicros))
+func (fn *bucketMetricFn) ProcessElement(b minuteBucket, total minuteTotal) schemas.MetricMinuteSpeed {
+	key := minuteKey{EventType: b.EventType, Source: b.Source, Platform: b.Platform, Country: b.Country}
+	return row(b.WindowStart, b.WindowStart+minuteMicros, key, total, windowing.Pane(windowing.OnTime, fn.ProcessedAtMicros))
 }
 
 type paneMetricFn struct {
@@ -163,10 +191,15 @@ func metricRow(w typex.Window, key minuteKey, total minuteTotal, p schemas.Pane)
 	if !ok {
 		return schemas.MetricMinuteSpeed{}, fmt.Errorf("metrics: window %v is a %T, want a fixed window", w, w)
 	}
+	return row(iw.Start.Milliseconds()*1000, iw.End.Milliseconds()*1000, key, total, p), nil
+}
+
+// row is the metrics row of one window [start, end), in microseconds.
+func row(start, end int64, key minuteKey, total minuteTotal, p schemas.Pane) schemas.MetricMinuteSpeed {
 	return schemas.MetricMinuteSpeed{
 		MetricMinute: schemas.MetricMinute{
-			WindowStart: iw.Start.Milliseconds() * 1000,
-			WindowEnd:   iw.End.Milliseconds() * 1000,
+			WindowStart: start,
+			WindowEnd:   end,
 			EventType:   key.EventType,
 			Source:      key.Source,
 			Platform:    key.Platform,
@@ -176,5 +209,5 @@ func metricRow(w typex.Window, key minuteKey, total minuteTotal, p schemas.Pane)
 			ValueSum:    total.ValueSum,
 		},
 		Pane: p,
-	}, nil
+	}
 }

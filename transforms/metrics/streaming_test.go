@@ -140,11 +140,14 @@ func TestPerMinuteStreaming(t *testing.T) {
 			},
 		},
 		{
-			name: "fires one on-time pane with the default trigger and drops every late event",
+			// The zero Config is the batch job's: it reads its input as
+			// bounded, keyed by minute in the global window, so no event is
+			// late and one on-time row holds them all when the input ends.
+			name: "counts every event once, late or not, with the zero config",
 			cfg:  metrics.Config{},
 			want: []paneSummary{
-				{Which: "first", PaneTiming: "ON_TIME", Events: 3, Users: 2, ValueSum: 6},
-				{Which: "latest", PaneTiming: "ON_TIME", Events: 3, Users: 2, ValueSum: 6},
+				{Which: "first", PaneTiming: "ON_TIME", Events: 6, Users: 5, ValueSum: 615},
+				{Which: "latest", PaneTiming: "ON_TIME", Events: 6, Users: 5, ValueSum: 615},
 			},
 		},
 		{

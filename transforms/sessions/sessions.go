@@ -9,9 +9,11 @@
 package sessions
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -102,7 +104,8 @@ func init() {
 	register.DoFn3x0[context.Context, schemas.Event, func(string, sessionInput)](&keyByUserFn{})
 	register.Emitter2[string, sessionInput]()
 	register.Combiner3[sessionAcc, sessionInput, sessionTotal](&sessionFn{})
-	register.DoFn2x1[string, sessionTotal, schemas.SessionSpeed](&onTimeSessionFn{})
+	register.DoFn3x0[string, func(*sessionInput) bool, func(schemas.SessionSpeed)](&splitSessionsFn{})
+	register.Emitter1[schemas.SessionSpeed]()
 	register.DoFn3x1[typex.PaneInfo, string, func(*sessionInput) bool, schemas.SessionSpeed](&paneSessionFn{})
 	register.Iter1[sessionInput]()
 	register.Function1x1(withoutPane)
@@ -119,14 +122,19 @@ func PerUser(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollection
 	if err := cfg.Validate(); err != nil {
 		panic(fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
-	windowed := beam.WindowInto(s, window.NewSessions(cfg.gap()), events, cfg.settings().Options()...)
-	keyed := beam.ParDo(s, &keyByUserFn{}, windowed)
 	gapSeconds, processed := int64(cfg.gap()/time.Second), cfg.settings().ProcessedAtMicros()
 	if cfg.settings().FiresOnce() {
-		// Every session fires once, on time: combine with combiner lifting.
-		totals := beam.CombinePerKey(s, &sessionFn{}, keyed)
-		return beam.ParDo(s, &onTimeSessionFn{GapSeconds: gapSeconds, ProcessedAtMicros: processed}, totals)
+		// Bounded input, one on-time pane per session: group each user's
+		// events in the global window and split them at the gaps, as
+		// merging session windows would. Session windows would make the
+		// batch job's deduplicated events late: dedup groups them in the
+		// global window and stamps them back to their event time, and a
+		// runner may drop late elements (Prism does).
+		grouped := beam.GroupByKey(s, beam.ParDo(s, &keyByUserFn{}, events))
+		return beam.ParDo(s, &splitSessionsFn{Gap: cfg.gap(), ProcessedAtMicros: processed}, grouped)
 	}
+	windowed := beam.WindowInto(s, window.NewSessions(cfg.gap()), events, cfg.settings().Options()...)
+	keyed := beam.ParDo(s, &keyByUserFn{}, windowed)
 	// The Go SDK v2.77.0 combine drops the pane (exec/combine.go builds its
 	// output without it), so group, and apply sessionFn per pane.
 	grouped := beam.GroupByKey(s, keyed)
@@ -161,16 +169,37 @@ func (*keyByUserFn) ProcessElement(ctx context.Context, ev schemas.Event, emit f
 	emit(*ev.UserID, sessionInput{EventTime: ev.EventTime, Source: ev.Source})
 }
 
-// onTimeSessionFn turns the total of a user's session into a session row
-// of the session's one, on-time, pane.
-type onTimeSessionFn struct {
-	GapSeconds int64
+// splitSessionsFn splits one user's events into sessions where the pause
+// between two events reaches the gap (in Beam's millisecond timestamps),
+// as Beam's session windows do on Dataflow and Flink, and emits each with
+// the one on-time pane.
+type splitSessionsFn struct {
+	Gap time.Duration
 	// ProcessedAtMicros is written as processed_at; 0 means the wall clock.
 	ProcessedAtMicros int64
 }
 
-func (fn *onTimeSessionFn) ProcessElement(userID string, total sessionTotal) schemas.SessionSpeed {
-	return sessionRow(userID, total, fn.GapSeconds, windowing.Pane(windowing.OnTime, fn.ProcessedAtMicros))
+func (fn *splitSessionsFn) ProcessElement(userID string, inputs func(*sessionInput) bool, emit func(schemas.SessionSpeed)) {
+	var all []sessionInput
+	var in sessionInput
+	for inputs(&in) {
+		all = append(all, in)
+	}
+	slices.SortFunc(all, func(a, b sessionInput) int { return cmp.Compare(a.EventTime, b.EventTime) })
+	var combine sessionFn
+	gapMillis := fn.Gap.Milliseconds()
+	p := windowing.Pane(windowing.OnTime, fn.ProcessedAtMicros)
+	acc := combine.CreateAccumulator()
+	for i, ev := range all {
+		if i > 0 && ev.EventTime/1000-all[i-1].EventTime/1000 >= gapMillis {
+			emit(sessionRow(userID, combine.ExtractOutput(acc), int64(fn.Gap/time.Second), p))
+			acc = combine.CreateAccumulator()
+		}
+		acc = combine.AddInput(acc, ev)
+	}
+	if len(all) > 0 {
+		emit(sessionRow(userID, combine.ExtractOutput(acc), int64(fn.Gap/time.Second), p))
+	}
 }
 
 type paneSessionFn struct {
