@@ -13,6 +13,16 @@ import (
 	"unicode/utf8"
 )
 
+// The layers, as the layer column of the tables names them.
+const (
+	LayerBatch = "batch"
+	LayerSpeed = "speed"
+	// LayerRecovered marks the events a restarted streaming job reads back
+	// from events_speed to rebuild the windows and sessions its previous
+	// run left open. They are aggregated, never written again.
+	LayerRecovered = "recovered"
+)
+
 // Limits of the event contract v1.
 const (
 	// MaxRecordBytes is the largest record accepted; larger ones are dead letters.
@@ -26,8 +36,6 @@ const (
 	maxUserChars          = 128
 	minEventYear          = 2000
 	maxEventYear          = 2100
-	LayerBatch            = "batch"
-	LayerSpeed            = "speed"
 	PlatformOther         = "other"
 	contractFieldEventID  = "event_id"
 	contractFieldType     = "event_type"

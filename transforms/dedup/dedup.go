@@ -105,9 +105,28 @@ func ByEventID(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollecti
 	global := beam.WindowInto(s, window.NewGlobalWindows(), events)
 	keyed := beam.ParDo(s, keyByEventID, global)
 	if cfg.Mode == Streaming {
-		return firstArrivals(s, keyed, cfg.Horizon)
+		first, _ := firstArrivals(s, keyed, cfg.Horizon)
+		return first
 	}
 	return earliestIngests(s, keyed)
+}
+
+// FirstArrivals is ByEventID in Streaming mode that also returns what it
+// drops: unique holds the first arrival of each event_id within horizon,
+// dropped every later arrival, both PCollection<schemas.Event> in the
+// global window. The streaming job acknowledges a dropped record's
+// Pub/Sub message once the record is archived: a duplicate has nothing
+// more to become. Events of Layer schemas.LayerRecovered (the state a
+// restarted job recovers) are deduplicated like the others but never
+// counted as duplicates: they are not records of this run.
+func FirstArrivals(s beam.Scope, events beam.PCollection, horizon time.Duration) (unique, dropped beam.PCollection) {
+	s = s.Scope("dedup.FirstArrivals")
+	cfg := Config{Mode: Streaming, Horizon: horizon}
+	if err := cfg.Validate(); err != nil {
+		panic(fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+	}
+	global := beam.WindowInto(s, window.NewGlobalWindows(), events)
+	return firstArrivals(s, beam.ParDo(s, keyByEventID, global), horizon)
 }
 
 // keyByEventID keys an event by its event_id.

@@ -15,15 +15,16 @@ import (
 )
 
 func init() {
-	register.DoFn7x1[context.Context, beam.EventTime, state.Provider, timers.Provider, string, schemas.Event, func(schemas.Event), error](&firstArrivalFn{})
+	register.DoFn8x1[context.Context, beam.EventTime, state.Provider, timers.Provider, string, schemas.Event, func(schemas.Event), func(schemas.Event), error](&firstArrivalFn{})
 	register.Emitter1[schemas.Event]()
 }
 
 // firstArrivals takes a PCollection<KV<string, schemas.Event>> keyed by
-// event_id in the global window and returns a PCollection<schemas.Event>
-// holding the first arrival of each event_id within the horizon.
-func firstArrivals(s beam.Scope, keyed beam.PCollection, horizon time.Duration) beam.PCollection {
-	return beam.ParDo(s, &firstArrivalFn{
+// event_id in the global window and returns two PCollection<schemas.Event>:
+// the first arrival of each event_id within the horizon, and the later
+// arrivals it dropped.
+func firstArrivals(s beam.Scope, keyed beam.PCollection, horizon time.Duration) (first, dropped beam.PCollection) {
+	return beam.ParDo2(s, &firstArrivalFn{
 		Horizon: horizon,
 		Seen:    state.MakeValueState[bool]("seen"),
 		Expiry:  timers.InEventTime("expiry"),
@@ -44,13 +45,16 @@ type firstArrivalFn struct {
 	Expiry  timers.EventTime
 }
 
-func (fn *firstArrivalFn) ProcessElement(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, eventID string, ev schemas.Event, emit func(schemas.Event)) error {
+func (fn *firstArrivalFn) ProcessElement(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, eventID string, ev schemas.Event, emit, drop func(schemas.Event)) error {
 	seen, _, err := fn.Seen.Read(sp)
 	if err != nil {
 		return fmt.Errorf("dedup: read state of event %q: %w", eventID, err)
 	}
 	if seen {
-		duplicates.Inc(ctx, 1)
+		if ev.Layer != schemas.LayerRecovered { // not a record of this run
+			duplicates.Inc(ctx, 1)
+		}
+		drop(ev)
 		return nil
 	}
 	if err := fn.Seen.Write(sp, true); err != nil {
@@ -69,7 +73,7 @@ func (fn *firstArrivalFn) ProcessElement(ctx context.Context, ts beam.EventTime,
 // OnTimer forgets the event_id: its horizon has passed. It emits nothing;
 // the SDK requires the timer provider and the emitter of ProcessElement in
 // its signature all the same.
-func (fn *firstArrivalFn) OnTimer(ctx context.Context, sp state.Provider, _ timers.Provider, eventID string, timer timers.Context, _ func(schemas.Event)) error {
+func (fn *firstArrivalFn) OnTimer(ctx context.Context, sp state.Provider, _ timers.Provider, eventID string, timer timers.Context, _, _ func(schemas.Event)) error {
 	if err := fn.Seen.Clear(sp); err != nil {
 		return fmt.Errorf("dedup: clear state of event %q: %w", eventID, err)
 	}

@@ -122,3 +122,30 @@ func TestByEventIDStreaming(t *testing.T) {
 		})
 	}
 }
+
+func TestFirstArrivals(t *testing.T) {
+	at := func(d time.Duration) time.Time { return time.UnixMicro(t0).Add(d) }
+	recovered := event("a", 10, "m1")
+	recovered.Layer = schemas.LayerRecovered
+	redelivery, retry := speed(event("a", 10, "m1")), speed(event("a", 12, "m2"))
+	other := speed(event("b", 10, "m4"))
+
+	t.Run("returns what it drops, and counts only this run's records as duplicates", func(t *testing.T) {
+		p, s := beam.NewPipelineWithRoot()
+		events := stream(t, s, []step{
+			{records: []schemas.Event{redelivery, other}},
+			{watermark: at(time.Minute)},
+			{records: []schemas.Event{recovered, retry}},
+		})
+		unique, dropped := dedup.FirstArrivals(s, events, time.Hour)
+		passert.EqualsList(s, unique, []schemas.Event{redelivery, other})
+		passert.EqualsList(s, dropped, []schemas.Event{recovered, retry})
+		pr, err := ptest.RunWithMetrics(p)
+		if err != nil {
+			t.Fatalf("pipeline failed: %v", err)
+		}
+		if got := counter(t, pr, "duplicates"); got != 1 {
+			t.Errorf("railyard/duplicates = %d, want 1 (the retry; the recovered event is not a record of this run)", got)
+		}
+	})
+}
