@@ -38,7 +38,7 @@ type MetricMinute struct {
 // Pane says which revision of a window a speed-layer row is. Each firing
 // of a streaming window writes a new row; the latest pane is the answer.
 type Pane struct {
-	PaneIndex   int64  `bq:"pane_index" desc:"Index of the pane (0 for the first firing of the window); the highest is the latest revision."`
+	PaneIndex   int64  `bq:"pane_index" desc:"Index of the pane within one run of the streaming job (0 for the window's first firing in that run). The latest revision is the pane with the latest processed_at: a restarted job counts again from 0."`
 	PaneTiming  string `bq:"pane_timing" desc:"EARLY (before the watermark passed the window), ON_TIME, LATE (revised by late data), or UNKNOWN (the runner did not say: Prism loses the pane of merged session windows)."`
 	ProcessedAt int64  `bq:"processed_at,TIMESTAMP" desc:"When the speed layer computed this pane."`
 }

@@ -46,7 +46,9 @@ WITH
         -- is in it so a filter on it reaches the table.
         ROW_NUMBER() OVER (
           PARTITION BY s.window_start, s.event_type, s.source, s.platform, s.country
-          ORDER BY s.pane_index DESC, s.processed_at DESC
+          -- The latest computed pane: a restarted job's panes count again
+          -- from 0, and the restarted job recovers the open windows first.
+          ORDER BY s.processed_at DESC, s.pane_index DESC
         ) AS latest_pane
       FROM `{project}.{dataset}.metrics_minute_speed` AS s
       JOIN spans AS c

@@ -43,7 +43,9 @@ WITH
         -- session_start is in the PARTITION BY so a filter on it reaches the table.
         ROW_NUMBER() OVER (
           PARTITION BY s.user_id, s.session_start
-          ORDER BY s.pane_index DESC, s.processed_at DESC
+          -- The latest computed pane: a restarted job's panes count again
+          -- from 0, and the restarted job recovers the open windows first.
+          ORDER BY s.processed_at DESC, s.pane_index DESC
         ) AS latest_pane
       FROM `{project}.{dataset}.sessions_speed` AS s
       JOIN spans AS c
