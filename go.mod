@@ -93,3 +93,5 @@ require (
 	google.golang.org/grpc v1.84.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+tool github.com/apache/beam/sdks/v2/go/cmd/prism

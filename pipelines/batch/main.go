@@ -45,6 +45,7 @@ func main() {
 		Lake:        *lakeRoot, From: *from, To: *to,
 		SessionGap: *sessionGap,
 		RunID:      *runID,
+		DryRun:     boolFlag("dry_run"),
 	}
 	if cfg.RunID == "" {
 		cfg.RunID = "batch-" + time.Now().UTC().Format("20060102t150405")
@@ -55,6 +56,11 @@ func main() {
 	if err := cfg.Validate(); err != nil {
 		fail(err)
 	}
+	// The run records its days as covered once its pipeline has finished,
+	// so the runner must wait for the job to end.
+	if boolFlag("async") || flagValue("template_location") != "" {
+		fail(fmt.Errorf("--async, --execute_async and --template_location are not supported: the batch job records its days as covered only after its pipeline has finished"))
+	}
 	if _, err := batchjob.Run(context.Background(), cfg); err != nil {
 		slog.Error("batch job failed", "run_id", cfg.RunID, "error", err)
 		os.Exit(1)
@@ -64,6 +70,18 @@ func main() {
 // projectFlag reads --project, which Beam's Dataflow runner also defines.
 func projectFlag() string {
 	if f := flag.Lookup("project"); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+// boolFlag reads a boolean flag that Beam may define: --dry_run comes
+// with Beam's Dataflow runner.
+func boolFlag(name string) bool { return flagValue(name) == "true" }
+
+// flagValue reads a flag that Beam may define; "" when none does.
+func flagValue(name string) string {
+	if f := flag.Lookup(name); f != nil {
 		return f.Value.String()
 	}
 	return ""

@@ -36,6 +36,11 @@ type Config struct {
 	SessionGap time.Duration
 	// RunID names this run in staging tables and the watermark.
 	RunID string
+	// DryRun only builds the job and hands it to the runner, which
+	// translates it without running it (Dataflow's --dry_run prints the
+	// job): Run then makes no BigQuery call, neither to prepare the
+	// dataset before nor to record coverage after.
+	DryRun bool
 }
 
 // DefaultSessionGap is the --session_gap default.
@@ -145,9 +150,17 @@ func mustTable(name string) schemas.Table {
 
 // Run ensures the dataset and tables exist, then builds and runs the job
 // on the runner of --runner, and returns its result (metrics included).
+// With cfg.DryRun it only builds the job and hands it to the runner.
 func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.DryRun {
+		p, s := beam.NewPipelineWithRoot()
+		if err := Build(s, cfg); err != nil {
+			return nil, err
+		}
+		return beamx.RunWithMetrics(ctx, p)
 	}
 	if err := bqsink.Ensure(ctx, cfg.sink()); err != nil {
 		return nil, fmt.Errorf("prepare BigQuery dataset %s.%s: %w", cfg.Project, cfg.Dataset, err)
