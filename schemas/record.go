@@ -24,6 +24,10 @@ type Record struct {
 	IngestTime int64
 	// SourceURI is the lake file and line (gs://b/o#L12) in the batch layer.
 	SourceURI string
+	// AckID is the Pub/Sub ack id when the reader leaves acknowledgement
+	// to the pipeline (pubsubio.AckDeferred), "" otherwise. It names one
+	// delivery, not the message, and is never archived.
+	AckID string
 }
 
 // EnvelopeVersion marks a lake line as an archive envelope rather than a

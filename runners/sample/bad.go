@@ -293,7 +293,7 @@ func (g *generator) restoredFile() {
 	r := newRNG(g.cfg.Seed, streamImport+100)
 	const hour = int64(time.Hour / time.Microsecond)
 	at := g.start + int64(g.cfg.Days-1)*24*hour + 5*hour
-	f := ImportFile{Path: lakePath(at, "restored-archive-0001.jsonl.gz")}
+	f := ImportFile{Path: schemas.LakeHourPath(at) + "restored-archive-0001.jsonl.gz"}
 	for _, c := range badCatalog {
 		if c.Via != ViaLakeLine || c.Name == "csv_header_line" {
 			continue

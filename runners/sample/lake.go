@@ -14,38 +14,6 @@ import (
 	"github.com/railyard/railyard/schemas"
 )
 
-// ArchiveTime returns the instant whose UTC date and hour name the lake
-// folder a record is archived in: its event time when the record is a
-// JSON object (of at most 1 MiB) whose event_time member is valid under
-// the contract, else its publish time. The rest of the record may be
-// invalid: a record without source but with a good event_time lands in
-// its event's hour.
-func ArchiveTime(data []byte, publishTime int64) int64 {
-	if len(data) > schemas.MaxRecordBytes {
-		return publishTime
-	}
-	var members map[string]json.RawMessage
-	if json.Unmarshal(data, &members) != nil {
-		return publishTime
-	}
-	raw, ok := members["event_time"]
-	if !ok {
-		return publishTime
-	}
-	probe := append([]byte(`{"event_id":"x","event_type":"x","source":"x","event_time":`), raw...)
-	ev, err := schemas.ParseEvent(append(probe, '}'))
-	if err != nil {
-		return publishTime
-	}
-	return ev.EventTime
-}
-
-// lakePath returns raw/dt=YYYY-MM-DD/hr=HH/name for the hour of t.
-func lakePath(t int64, name string) string {
-	u := time.UnixMicro(t).UTC()
-	return fmt.Sprintf("raw/dt=%s/hr=%02d/%s", u.Format(time.DateOnly), u.Hour(), name)
-}
-
 // LakeFile is one file of the lake.
 type LakeFile struct {
 	// Path is the file's path under the lake root, with slashes:
@@ -76,9 +44,10 @@ func (f LakeFile) Gzip() ([]byte, error) {
 
 // LakeFiles returns the lake the streaming job would have archived from
 // the messages, plus the import files, sorted by path. A message is
-// archived as an envelope line under its ArchiveTime's hour, in a file
-// named by its publish hour (stream-YYYYMMDDTHH.jsonl.gz), so a late
-// event lands in its old hour, in a new file. Lines are in publish order.
+// archived as an envelope line under the hour of its
+// schemas.ArchiveTime, in a file named by its publish hour
+// (stream-YYYYMMDDTHH.jsonl.gz), so a late event lands in its old hour,
+// in a new file. Lines are in publish order.
 func (s *Sample) LakeFiles() ([]LakeFile, error) {
 	byPath := map[string]*LakeFile{}
 	file := func(path string) *LakeFile {
@@ -95,7 +64,7 @@ func (s *Sample) LakeFiles() ([]LakeFile, error) {
 			return nil, fmt.Errorf("sample: archive message %s: %w", m.MessageID, err)
 		}
 		name := "stream-" + time.UnixMicro(m.PublishTime).UTC().Format("20060102T15") + ".jsonl.gz"
-		f := file(lakePath(ArchiveTime(m.Data, m.PublishTime), name))
+		f := file(schemas.LakeHourPath(schemas.ArchiveTime(m.Data, m.PublishTime)) + name)
 		f.Lines = append(f.Lines, line)
 	}
 	for _, imp := range s.Imports {

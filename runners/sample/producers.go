@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/railyard/railyard/schemas"
 )
 
 // diurnalTime returns a random instant of the sample's days, more often
@@ -389,7 +391,7 @@ func (g *generator) importFiles() error {
 		day := int64(i % g.cfg.Days)
 		h := int64(8 + (i*5)%14)
 		at := g.start + day*24*hour + h*hour
-		f := ImportFile{Path: lakePath(at, fmt.Sprintf("import-legacy-crm-%04d.jsonl.gz", i+1))}
+		f := ImportFile{Path: schemas.LakeHourPath(at) + fmt.Sprintf("import-legacy-crm-%04d.jsonl.gz", i+1)}
 		f.Lines = append(f.Lines, g.badLine(r, header, at))
 		n := 20 + r.intn(15)
 		times := make([]int64, n)

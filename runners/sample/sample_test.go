@@ -469,7 +469,7 @@ func TestLakeReadsBackAsTheManifestSays(t *testing.T) {
 			if lr.err == nil && hourOf(lr.ev.EventTime) != partition {
 				t.Errorf("%s: event at %s is not in its event hour", uri, hourOf(lr.ev.EventTime))
 			}
-			if lr.err != nil && hourOf(ArchiveTime(rec.Data, rec.PublishTime)) != partition {
+			if lr.err != nil && hourOf(schemas.ArchiveTime(rec.Data, rec.PublishTime)) != partition {
 				t.Errorf("%s: unreadable record is not in its archive hour", uri)
 			}
 			pubHour := time.UnixMicro(rec.PublishTime).UTC().Format("20060102T15")
@@ -513,31 +513,6 @@ func TestLakeReadsBackAsTheManifestSays(t *testing.T) {
 		if ev, ok := winners[w.EventID]; !ok || !reflect.DeepEqual(ev, w.Event()) {
 			t.Errorf("winner %s: read %s, want %s", w.EventID, show(ev), show(w.Event()))
 		}
-	}
-}
-
-func TestArchiveTime(t *testing.T) {
-	const pub = int64(1793600000000000)
-	at := time.Date(2026, 11, 1, 22, 15, 0, 0, time.UTC).UnixMicro()
-	for _, tc := range []struct {
-		name string
-		data string
-		want int64
-	}{
-		{"uses the event time of a valid event", `{"event_id":"a","event_type":"x","event_time":"2026-11-01T22:15:00Z","source":"s"}`, at},
-		{"uses the event time of a record that breaks another rule", `{"event_time":"2026-11-02T00:15:00+02:00"}`, at},
-		{"uses epoch milliseconds", `{"event_time":1793571300000}`, at},
-		{"uses the publish time for invalid JSON", `{"event_time":"2026-11-01T22:15:00Z"`, pub},
-		{"uses the publish time for an event time out of range", `{"event_time":"1999-12-31T23:59:59Z"}`, pub},
-		{"uses the publish time without an event time", `{"event_id":"a"}`, pub},
-		{"uses the publish time for an array", `[{"event_time":"2026-11-01T22:15:00Z"}]`, pub},
-		{"uses the publish time for a record over 1 MiB", `{"event_time":"2026-11-01T22:15:00Z","p":"` + strings.Repeat("x", schemas.MaxRecordBytes) + `"}`, pub},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := ArchiveTime([]byte(tc.data), pub); got != tc.want {
-				t.Errorf("ArchiveTime = %d, want %d", got, tc.want)
-			}
-		})
 	}
 }
 

@@ -80,20 +80,27 @@ type synthSource struct {
 }
 
 type synth struct {
-	r       *rng
-	t       int64 // publish clock, microseconds
-	nextID  int64
-	recent  [512]Message
-	nRecent int
-	sources []synthSource
-	bad     []badClass
-	buf     []byte
+	r *rng
+	t int64 // publish clock, microseconds
+	// step bounds the publish clock's advance per message, microseconds.
+	stepMin, stepMax int64
+	// lateShare of events are published lateMin to lateMax microseconds
+	// after their event time, besides the hours-late ones (Live).
+	lateShare        float64
+	lateMin, lateMax int64
+	nextID           int64
+	recent           [512]Message
+	nRecent          int
+	sources          []synthSource
+	bad              []badClass
+	buf              []byte
 }
 
 func newSynth(seed int64) *synth {
 	s := &synth{
-		r:      newRNG(seed, 1000),
-		t:      time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).UnixMicro(),
+		r:       newRNG(seed, 1000),
+		t:       time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).UnixMicro(),
+		stepMin: 200, stepMax: 1800,
 		nextID: 18_000_000_000_000_000,
 		sources: []synthSource{
 			{name: "web-shop", platform: "web", types: []string{"page.view", "page.view", "product.view", "search", "cart.add", "purchase"}},
@@ -117,7 +124,7 @@ func newSynth(seed int64) *synth {
 
 func (s *synth) next() Message {
 	r := s.r
-	s.t += r.between(200, 1800)
+	s.t += r.between(s.stepMin, s.stepMax)
 	x := r.float()
 	if x < syntheticDupRate && s.nRecent > 0 {
 		orig := s.recent[r.intn(min(s.nRecent, len(s.recent)))]
@@ -137,6 +144,9 @@ func (s *synth) next() Message {
 	eventTime := s.t - r.between(50_000, 3_000_000)
 	if r.chance(0.01) { // late: buffered for hours
 		eventTime -= r.between(3600_000_000, 3*3600_000_000)
+	}
+	if s.lateShare > 0 && r.chance(s.lateShare) {
+		eventTime -= r.between(s.lateMin, s.lateMax)
 	}
 	if x < syntheticDupRate+syntheticBadRate {
 		c := s.bad[r.intn(len(s.bad))]

@@ -9,15 +9,18 @@ import (
 	"github.com/railyard/railyard/schemas"
 )
 
-// deadLetters turns rows that could not be written into dead letters and
-// counts them (write_failed).
+// deadLetters turns rows that could not be written into dead letters of
+// one layer and counts them (write_failed).
 type deadLetters struct {
 	table  string
+	layer  string
 	failed beam.Counter
 }
 
+// newDeadLetters makes the batch layer's dead letters of table's rows;
+// set layer for another layer's.
 func newDeadLetters(t schemas.Table) deadLetters {
-	return deadLetters{table: t.Name, failed: beam.NewCounter(metricsNamespace, "write_failed")}
+	return deadLetters{table: t.Name, layer: schemas.LayerBatch, failed: beam.NewCounter(metricsNamespace, "write_failed")}
 }
 
 // ofRow is the dead letter of a Go row that was not sent.
@@ -45,7 +48,7 @@ func (d deadLetters) make(ctx context.Context, payload []byte, payloadErr error,
 		// A write failure happens now: failed_at is processing time by
 		// definition, not an event time.
 		FailedAt:  time.Now().UnixMicro(),
-		Layer:     schemas.LayerBatch,
+		Layer:     d.layer,
 		Stage:     "write_" + d.table,
 		Reason:    schemas.ReasonWriteFailed,
 		Error:     text,

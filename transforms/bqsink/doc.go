@@ -1,6 +1,7 @@
 // Package bqsink is Railyard's BigQuery IO: it creates the dataset and
-// tables (Ensure), and writes the batch layer idempotently through the
-// Storage Write API (ReplacePartitions, ReplaceDeadLetters).
+// tables (Ensure), writes the batch layer idempotently through the
+// Storage Write API (ReplacePartitions, ReplaceDeadLetters), and the
+// speed layer at least once through the tables' default streams (Stream).
 //
 // It talks to BigQuery through Google's Go clients only. When
 // BIGQUERY_EMULATOR_HOST (REST, host:port) and
@@ -37,4 +38,15 @@
 // does not parse) become dead letters rather than failing the day.
 // Transient errors retry with backoff; any other error fails the bundle
 // and leaves the target day as it was.
+//
+// # How the speed layer is written
+//
+// Stream appends each bundle's rows to the table's default stream, in
+// appends of up to 5 MB or 5,000 rows, and ends the bundle only once
+// every append is confirmed; it then emits the message ids of the rows
+// written, so that the streaming job acknowledges a Pub/Sub message only
+// once its row is in BigQuery. A retried bundle appends its rows again:
+// the serving views remove the duplicates. Rows BigQuery rejects, or that
+// still fail after the retries, become speed-layer dead letters; a dead
+// letter that cannot be written fails its bundle.
 package bqsink

@@ -24,3 +24,18 @@ func Example() {
 	bqsink.ReplaceDeadLetters(s.Scope("WriteDeadLetters"), cfg, beam.Flatten(s, decodeFailures, writeFailures), files)
 	_ = p
 }
+
+// The streaming job's write step: events to events_speed, the rows
+// BigQuery did not take with the decode failures to dead_letter, and the
+// message ids of both written outputs on to the acknowledgement.
+func ExampleStream() {
+	cfg := bqsink.Config{Project: "my-project", Dataset: "railyard"}
+	p, s := beam.NewPipelineWithRoot()
+	var events, decodeFailures beam.PCollection // schemas.Event, schemas.DeadLetter: from the read and decode steps
+	eventsSpeed, _ := schemas.LookupTable(schemas.TableEventsSpeed)
+	deadLetter, _ := schemas.LookupTable(schemas.TableDeadLetter)
+	eventIDs, writeFailures := bqsink.Stream(s.Scope("WriteEvents"), cfg, eventsSpeed, events)
+	deadIDs, _ := bqsink.Stream(s.Scope("WriteDeadLetters"), cfg, deadLetter, beam.Flatten(s, decodeFailures, writeFailures))
+	written := beam.Flatten(s, eventIDs, deadIDs) // PCollection<string>: the message ids to acknowledge
+	_, _ = p, written
+}

@@ -169,10 +169,9 @@ func (f *replaceDeadLettersFn) ProcessElement(ctx context.Context, _ int, deadLe
 	return nil
 }
 
-// sanitizeDeadLetter makes a dead letter writable whatever the record
-// was: text columns become valid UTF-8 (the raw bytes stay in payload),
-// attributes that are not a JSON document become a JSON string. Only a
-// dead letter of another layer is refused.
+// sanitizeDeadLetter makes a batch dead letter writable whatever the
+// record was (see writableDeadLetter). Only a dead letter of another
+// layer is refused.
 func sanitizeDeadLetter(dl schemas.DeadLetter) (schemas.DeadLetter, error) {
 	switch dl.Layer {
 	case "":
@@ -181,6 +180,14 @@ func sanitizeDeadLetter(dl schemas.DeadLetter) (schemas.DeadLetter, error) {
 	default:
 		return dl, fmt.Errorf("layer is %q: ReplaceDeadLetters writes the batch layer's dead letters only", dl.Layer)
 	}
+	return writableDeadLetter(dl), nil
+}
+
+// writableDeadLetter makes a dead letter writable whatever the record
+// was: text columns become valid UTF-8 (the raw bytes stay in payload),
+// attributes that are not a JSON document become a JSON string.
+func writableDeadLetter(dl schemas.DeadLetter) schemas.DeadLetter {
+	dl.Layer = validUTF8(dl.Layer)
 	dl.Stage = validUTF8(dl.Stage)
 	dl.Reason = validUTF8(dl.Reason)
 	dl.Error = validUTF8(dl.Error)
@@ -191,7 +198,7 @@ func sanitizeDeadLetter(dl schemas.DeadLetter) (schemas.DeadLetter, error) {
 		s := string(quoted)
 		dl.Attributes = &s
 	}
-	return dl, nil
+	return dl
 }
 
 func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }

@@ -255,7 +255,13 @@ func TestReplacePartitions(t *testing.T) {
 // normalizes JSON text), NULLs as nil.
 func assertEvents(t *testing.T, client *bigquery.Client, cfg Config, want []schemas.Event) {
 	t.Helper()
-	rows := query(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableEventsBatch))
+	assertTableEvents(t, client, cfg, schemas.TableEventsBatch, want)
+}
+
+// assertTableEvents is assertEvents for any table of events.
+func assertTableEvents(t *testing.T, client *bigquery.Client, cfg Config, table string, want []schemas.Event) {
+	t.Helper()
+	rows := query(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, table))
 	got := make([]schemas.Event, len(rows))
 	for i, r := range rows {
 		got[i] = schemas.Event{
@@ -278,7 +284,7 @@ func assertEvents(t *testing.T, client *bigquery.Client, cfg Config, want []sche
 	byID(got)
 	byID(normalized)
 	if diff := cmp.Diff(normalized, got); diff != "" {
-		t.Errorf("events_batch (-want +got):\n%s", diff)
+		t.Errorf("%s (-want +got):\n%s", table, diff)
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package lake reads and writes Railyard's raw data lake: files of one JSON
-// record per line, plain or gzip, on Cloud Storage (gs://) or local disk,
-// laid out as <lake>/raw/dt=YYYY-MM-DD/hr=HH/<file>.jsonl.gz by the event
-// time's UTC date and hour.
+// record per line, plain or gzip, laid out as
+// <lake>/raw/dt=YYYY-MM-DD/hr=HH/<file>.jsonl.gz by the event time's UTC
+// date and hour. Read reads it on Cloud Storage (gs://) or local disk, for
+// the batch job; Archive writes the streaming job's raw messages to it on
+// Cloud Storage, as Read gives them back.
 package lake
 
 import (

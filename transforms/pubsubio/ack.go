@@ -12,7 +12,7 @@ import (
 	"github.com/railyard/railyard/schemas"
 )
 
-// The three reading DoFns, one per AckMode. They differ only in when they
+// The four reading DoFns, one per AckMode. They differ only in when they
 // acknowledge; readFn does the rest. Each is its own type because the
 // BundleFinalization parameter alone makes the pipeline require bundle
 // finalization of the runner.
@@ -24,6 +24,9 @@ func init() {
 		func(beam.EventTime, schemas.Record), sdf.ProcessContinuation, error](&readFinalizingFn{})
 	register.DoFn5x2[context.Context, *watermarkEstimator, *sdf.LockRTracker, int,
 		func(beam.EventTime, schemas.Record), sdf.ProcessContinuation, error](&readAckingFn{})
+	register.DoFn5x2[context.Context, *watermarkEstimator, *sdf.LockRTracker, int,
+		func(beam.EventTime, schemas.Record), sdf.ProcessContinuation, error](&readDeferredFn{})
+	register.DoFn1x0[string](&ackFn{})
 }
 
 // readCommittedFn acknowledges what a part of a shard read when the
@@ -131,4 +134,96 @@ func (fn *readAckingFn) ProcessElement(ctx context.Context, we *watermarkEstimat
 	}
 	ok = true
 	return cont, nil
+}
+
+// readDeferredFn never acknowledges (AckDeferred): its Records carry
+// their ack ids, for Ack. It extends each pull's messages to
+// AckExtension (readFn.process), holds them while its part runs (a part
+// that fails gives them back at once), and lets go of them when the part
+// has emitted them.
+type readDeferredFn struct {
+	readFn
+}
+
+func (fn *readDeferredFn) ProcessElement(ctx context.Context, we *watermarkEstimator,
+	rt *sdf.LockRTracker, shard int, emit func(beam.EventTime, schemas.Record)) (sdf.ProcessContinuation, error) {
+	ok := false
+	defer func() {
+		if !ok {
+			fn.abandon(ctx)
+		}
+	}()
+	cont, batches, err := fn.process(ctx, we, rt, shard, emit)
+	if err != nil {
+		return nil, err
+	}
+	fn.r.release(batches) // from here on the pipeline acks them, with Ack
+	ok = true
+	return cont, nil
+}
+
+// Ack acknowledges Pub/Sub messages by ack id: the AckIDs of the Records
+// Read emits with AckDeferred, once the pipeline has made what each
+// message must become durable. ackIDs is a PCollection<string>; empty ids
+// are skipped. cfg names the subscription (Project and Subscription; the
+// rest is ignored). It panics if cfg is invalid (see Config.Validate).
+//
+// Each bundle's ids are acknowledged when the bundle finishes, in
+// requests of at most 1000 ids, each tried a few times with backoff while
+// it fails transiently. An ack that still fails is logged and counted in
+// pubsub_ack_failures and never fails the bundle: its messages come back
+// after their deadline, and dedup removes them. Acked ids are counted in
+// pubsub_acks.
+func Ack(s beam.Scope, cfg Config, ackIDs beam.PCollection) {
+	s = s.Scope("pubsubio.Ack")
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	beam.ParDo0(s, &ackFn{Cfg: cfg.withDefaults(), AckerID: newReaderID()}, ackIDs)
+}
+
+// ackFn collects a bundle's ack ids and acknowledges them in
+// FinishBundle. It shares one Pub/Sub client per worker with the other
+// instances of its Ack.
+type ackFn struct {
+	Cfg     Config
+	AckerID string
+
+	r              *reader
+	ids            []string
+	acks, failures beam.Counter
+}
+
+func (fn *ackFn) Setup() {
+	r, created := sharedReader("ack/"+fn.AckerID, fn.Cfg)
+	if created {
+		slog.Info("pubsub acker starting", "subscription", fn.Cfg.Subscription)
+	}
+	fn.r = r
+	fn.acks = beam.NewCounter("railyard", counterAcks)
+	fn.failures = beam.NewCounter("railyard", counterAckFailures)
+}
+
+func (fn *ackFn) StartBundle() {
+	fn.ids = fn.ids[:0]
+}
+
+func (fn *ackFn) ProcessElement(ackID string) {
+	if ackID != "" {
+		fn.ids = append(fn.ids, ackID)
+	}
+}
+
+func (fn *ackFn) FinishBundle(ctx context.Context) {
+	if len(fn.ids) == 0 {
+		return
+	}
+	acked, err := fn.r.acknowledge(ctx, fn.ids)
+	fn.acks.Inc(ctx, int64(acked))
+	if failed := len(fn.ids) - acked; failed > 0 {
+		fn.failures.Inc(ctx, int64(failed))
+		slog.WarnContext(ctx, "pubsub ack failed; the messages will be redelivered", "subscription", fn.Cfg.Subscription,
+			"messages", failed, "error", err)
+	}
+	fn.ids = fn.ids[:0]
 }

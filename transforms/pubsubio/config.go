@@ -3,6 +3,7 @@ package pubsubio
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -17,6 +18,15 @@ const (
 	DefaultMaxBundleMessages  = 10_000
 	DefaultMaxBundleDuration  = 2 * time.Second
 	DefaultIdleWatermarkLag   = 2 * time.Second
+	DefaultAckExtension       = 600 * time.Second
+)
+
+// Bounds of Config.AckExtension: Pub/Sub's longest ack deadline, and its
+// shortest subscription ack deadline (ModifyAckDeadline takes less, but a
+// shorter extension would cut the subscription's own deadline short).
+const (
+	maxAckExtension = 600 * time.Second
+	minAckExtension = 10 * time.Second
 )
 
 // maxShards is the most shards Validate allows.
@@ -51,6 +61,17 @@ const (
 	// committed output. A failure while the part is emitting is safe: the
 	// reader nacks what it read.
 	AckAfterOutput
+	// AckDeferred leaves acknowledgement to the pipeline: the reader never
+	// acknowledges, it emits each Record with its AckID set, and the
+	// pipeline passes the ack ids to Ack once the message's effects are
+	// durable (archived, written). Right after each Pull the reader
+	// extends the pulled messages' ack deadline to Config.AckExtension,
+	// the time the pipeline has to do so; a message not acked by then
+	// comes back, and dedup removes it. If the extension fails, the reader
+	// logs it and goes on: the messages then come back after the
+	// subscription's own deadline. For the watermark, a message is done
+	// once emitted, as with AckAfterOutput.
+	AckDeferred
 )
 
 // String returns the mode's name.
@@ -62,36 +83,39 @@ func (m AckMode) String() string {
 		return "on_finalize"
 	case AckAfterOutput:
 		return "after_output"
+	case AckDeferred:
+		return "deferred"
 	default:
 		return fmt.Sprintf("AckMode(%d)", int(m))
 	}
 }
 
 // AckModeFor returns the ack mode for a runner named as for --runner. It is
-// the one place that decides it.
+// the one place that decides it. Acknowledging a message only once the
+// pipeline has made its effects durable (the lake archive, the BigQuery
+// writes) is the safe rule wherever Dataflow's own read is not used:
 //
-//   - prism (and ""): AckOnCommit. Prism runs bundle finalization, but
-//     Beam Go v2.77.0's is broken and racy (see AckOnFinalize). Prism also
-//     commits bundles in memory only: what a job has not written out when
-//     it dies is lost with it, and so would a message acked at the commit
-//     be. AckOnCommit acks a part later, and a job that dies gives back
-//     what it has not acked.
-//   - flink, spark, universal and other portable runners: AckOnCommit as
-//     well. Go has no bundle finalization on Flink, and AckOnCommit, unlike
-//     AckAfterOutput, never acks for a bundle that failed. Both ack before
-//     Flink's next checkpoint: a job restored from a checkpoint loses what
-//     was acked since it.
-//   - dataflow: ReadFor uses Dataflow's own source; Read there would be
-//     AckOnCommit too.
+//   - prism (and ""): AckDeferred. Prism commits a bundle in memory only:
+//     a message acked at the commit (AckOnCommit, AckOnFinalize) is lost
+//     if the job is killed before its output is written out.
+//   - flink, spark, universal and other portable runners: AckDeferred.
+//     Go has no bundle finalization on Flink, and a job restored from a
+//     Flink checkpoint would lose what AckOnCommit acked since it.
+//   - dataflow: AckOnCommit, though ReadFor uses Dataflow's own source
+//     there, which acknowledges on Dataflow's durable commits.
 //   - direct (the legacy direct runner): AckAfterOutput. It drops the
 //     residuals of checkpoints, so each shard reads one part and ends;
 //     there is no next part to ack on.
+//
+// With AckDeferred the pipeline must pass each Record's AckID to Ack.
 func AckModeFor(runner string) AckMode {
 	switch strings.ToLower(strings.TrimSpace(runner)) {
 	case "direct", "directrunner":
 		return AckAfterOutput
-	default:
+	case "dataflow", "dataflowrunner":
 		return AckOnCommit
+	default:
+		return AckDeferred
 	}
 }
 
@@ -136,9 +160,21 @@ type Config struct {
 	// while it is not (default 2s). Room for the clock skew between Pub/Sub
 	// and the worker, and for messages published just before an empty pull.
 	IdleWatermarkLag time.Duration
+	// MaxWatermarkSpeed, if positive, is the most event time the
+	// watermark may advance per unit of wall-clock time, as when a job
+	// catches up on a backlog or an idle subscription's watermark jumps to
+	// the present. The streaming job sets it on Prism, where a window
+	// collected while an early firing is pending fails the job. 0 leaves
+	// the watermark free.
+	MaxWatermarkSpeed float64
 	// AckMode says when messages are acknowledged; ReadFor sets it from the
 	// runner with AckModeFor. The zero value is AckOnCommit.
 	AckMode AckMode
+	// AckExtension is the ack deadline AckDeferred gives each message right
+	// after its Pull: how long the pipeline has to make it durable and ack
+	// it before Pub/Sub delivers it again (default and most 600s, Pub/Sub's
+	// limit; at least 10s). Other modes ignore it.
+	AckExtension time.Duration
 }
 
 // subscriptionRE is a full subscription name. Pub/Sub names start with a
@@ -188,6 +224,9 @@ func (c Config) Validate() error {
 	if c.MaxBundleMessages < 0 {
 		bad("MaxBundleMessages is %d; want a positive number (0 for the default, %d)", c.MaxBundleMessages, DefaultMaxBundleMessages)
 	}
+	if c.MaxWatermarkSpeed < 0 || math.IsNaN(c.MaxWatermarkSpeed) || math.IsInf(c.MaxWatermarkSpeed, 0) {
+		bad("MaxWatermarkSpeed is %v; want a finite positive number, or 0 for no limit", c.MaxWatermarkSpeed)
+	}
 	if c.EventTimeAttribute != strings.TrimSpace(c.EventTimeAttribute) {
 		bad("EventTimeAttribute %q has leading or trailing spaces", c.EventTimeAttribute)
 	}
@@ -200,15 +239,19 @@ func (c Config) Validate() error {
 		{"PullTimeout", c.PullTimeout},
 		{"MaxBundleDuration", c.MaxBundleDuration},
 		{"IdleWatermarkLag", c.IdleWatermarkLag},
+		{"AckExtension", c.AckExtension},
 	} {
 		if d.v < 0 {
 			bad("%s is %v; want 0 or more", d.name, d.v)
 		}
 	}
+	if c.AckExtension > 0 && (c.AckExtension < minAckExtension || c.AckExtension > maxAckExtension) {
+		bad("AckExtension is %v; want %v to %v, Pub/Sub's limits (0 for the default, %v)", c.AckExtension, minAckExtension, maxAckExtension, DefaultAckExtension)
+	}
 	switch c.AckMode {
-	case AckOnCommit, AckOnFinalize, AckAfterOutput:
+	case AckOnCommit, AckOnFinalize, AckAfterOutput, AckDeferred:
 	default:
-		bad("AckMode %v is unknown; want AckOnCommit, AckOnFinalize or AckAfterOutput", c.AckMode)
+		bad("AckMode %v is unknown; want AckOnCommit, AckOnFinalize, AckAfterOutput or AckDeferred", c.AckMode)
 	}
 	return errors.Join(errs...)
 }
@@ -235,5 +278,6 @@ func (c Config) withDefaults() Config {
 	setDur(&c.PullTimeout, DefaultPullTimeout)
 	setDur(&c.MaxBundleDuration, DefaultMaxBundleDuration)
 	setDur(&c.IdleWatermarkLag, DefaultIdleWatermarkLag)
+	setDur(&c.AckExtension, DefaultAckExtension)
 	return c
 }

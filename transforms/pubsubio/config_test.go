@@ -23,8 +23,16 @@ func TestConfigValidate(t *testing.T) {
 			Project: "billing-project", Subscription: goodSub, Shards: 8, MaxMessagesPerPull: 500,
 			EventTimeAttribute: "event_time", StopAfterIdle: time.Minute, PollInterval: time.Second,
 			PullTimeout: time.Second, MaxBundleMessages: 100, MaxBundleDuration: time.Second,
-			IdleWatermarkLag: time.Second, AckMode: pubsubio.AckAfterOutput,
+			IdleWatermarkLag: time.Second, AckMode: pubsubio.AckAfterOutput, AckExtension: time.Minute,
 		}, nil},
+		{"accepts the deferred mode with Pub/Sub's longest extension", pubsubio.Config{
+			Subscription: goodSub, AckMode: pubsubio.AckDeferred, AckExtension: 600 * time.Second,
+		}, nil},
+		{"accepts Pub/Sub's shortest extension", pubsubio.Config{Subscription: goodSub, AckExtension: 10 * time.Second}, nil},
+		{"rejects an extension beyond Pub/Sub's limit", pubsubio.Config{Subscription: goodSub, AckExtension: 601 * time.Second},
+			[]string{"AckExtension is 10m1s; want 10s to 10m0s"}},
+		{"rejects an extension shorter than a subscription's deadline", pubsubio.Config{Subscription: goodSub, AckExtension: 5 * time.Second},
+			[]string{"AckExtension is 5s; want 10s to 10m0s"}},
 		{"requires a subscription", pubsubio.Config{}, []string{"Subscription is required"}},
 		{"rejects a bare subscription id", pubsubio.Config{Subscription: "railyard-speed"},
 			[]string{`Subscription "railyard-speed" is not a full subscription name`}},
@@ -49,8 +57,8 @@ func TestConfigValidate(t *testing.T) {
 		{"rejects an attribute with spaces", pubsubio.Config{Subscription: goodSub, EventTimeAttribute: " ts"},
 			[]string{"EventTimeAttribute \" ts\" has leading or trailing spaces"}},
 		{"rejects negative durations", pubsubio.Config{Subscription: goodSub, StopAfterIdle: -time.Second,
-			PollInterval: -1, PullTimeout: -1, MaxBundleDuration: -1, IdleWatermarkLag: -1},
-			[]string{"StopAfterIdle is -1s", "PollInterval is", "PullTimeout is", "MaxBundleDuration is", "IdleWatermarkLag is"}},
+			PollInterval: -1, PullTimeout: -1, MaxBundleDuration: -1, IdleWatermarkLag: -1, AckExtension: -1},
+			[]string{"StopAfterIdle is -1s", "PollInterval is", "PullTimeout is", "MaxBundleDuration is", "IdleWatermarkLag is", "AckExtension is -1ns; want 0 or more"}},
 		{"rejects an unknown ack mode", pubsubio.Config{Subscription: goodSub, AckMode: 7},
 			[]string{"AckMode AckMode(7) is unknown"}},
 		{"reports every problem at once", pubsubio.Config{Shards: -1, MaxMessagesPerPull: -1},
@@ -81,8 +89,10 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestReadPanicsWhileBuildingOnABadConfig(t *testing.T) {
-	for name, read := range map[string]func(beam.Scope, pubsubio.Config) beam.PCollection{
-		"Read": pubsubio.Read, "ReadNative": pubsubio.ReadNative,
+	for name, build := range map[string]func(beam.Scope, pubsubio.Config){
+		"Read":       func(s beam.Scope, cfg pubsubio.Config) { pubsubio.Read(s, cfg) },
+		"ReadNative": func(s beam.Scope, cfg pubsubio.Config) { pubsubio.ReadNative(s, cfg) },
+		"Ack":        func(s beam.Scope, cfg pubsubio.Config) { pubsubio.Ack(s, cfg, beam.Create(s, "ack-id")) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
@@ -92,19 +102,19 @@ func TestReadPanicsWhileBuildingOnABadConfig(t *testing.T) {
 				}
 			}()
 			_, s := beam.NewPipelineWithRoot()
-			read(s, pubsubio.Config{})
+			build(s, pubsubio.Config{})
 		})
 	}
 }
 
 func TestAckModeFor(t *testing.T) {
 	cases := map[string]pubsubio.AckMode{
-		"":          pubsubio.AckOnCommit,
-		"prism":     pubsubio.AckOnCommit,
-		"Prism":     pubsubio.AckOnCommit,
-		"flink":     pubsubio.AckOnCommit,
-		"universal": pubsubio.AckOnCommit,
-		"spark":     pubsubio.AckOnCommit,
+		"":          pubsubio.AckDeferred,
+		"prism":     pubsubio.AckDeferred,
+		"Prism":     pubsubio.AckDeferred,
+		"flink":     pubsubio.AckDeferred,
+		"universal": pubsubio.AckDeferred,
+		"spark":     pubsubio.AckDeferred,
 		"dataflow":  pubsubio.AckOnCommit,
 		"direct":    pubsubio.AckAfterOutput,
 	}

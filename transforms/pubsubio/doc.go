@@ -1,7 +1,8 @@
 // Package pubsubio reads Pub/Sub into Railyard's raw Records on any Beam
 // runner: Read, a splittable DoFn that pulls with unary Pull, for Prism
 // and the portable runners (Flink); ReadNative, Dataflow's own source, for
-// Dataflow; and ReadFor, which picks one from the runner's name.
+// Dataflow; ReadFor, which picks one from the runner's name; and Ack,
+// which acknowledges what Read left to the pipeline (AckDeferred).
 //
 // Beam Go's io/pubsubio runs only on Dataflow (Prism rejects it when the
 // job is submitted), hence Read.
@@ -19,15 +20,25 @@
 // is done, the residual is the rest of the shard), which is what lets a
 // portable runner commit the bundle and schedule the next part.
 //
-// Acknowledgement (AckMode): by default a part's messages are acked when
-// the shard's next part starts — the runner schedules a residual only after
-// it has committed the bundle that returned it — so nothing is acked
-// before its bundle is committed, and a failed bundle is nacked and comes
-// back. Bundle finalization (AckOnFinalize) is there too, but Beam Go
-// v2.77.0 finalizes only the first bundle of each plan and handles
-// FinalizeBundle without its lock; see AckOnFinalize. Messages held longer
-// than 5 s get their ack deadline extended while the reader is alive; when
-// it dies the worker nacks what it holds.
+// Acknowledgement (AckMode): with AckDeferred, what AckModeFor picks for
+// Prism and the portable runners, Read never acknowledges. It extends each
+// pulled message's ack deadline to AckExtension (10 minutes by default)
+// and emits it with its AckID; the pipeline acknowledges it with Ack once
+// everything the message must become is durable (archived, written). A
+// message the pipeline does not get to ack in time comes back, and dedup
+// removes it.
+//
+// The other modes ack in the reader. With AckOnCommit (the zero value) a
+// part's messages are acked when the shard's next part starts — the
+// runner schedules a residual only after it has committed the bundle
+// that returned it — so nothing is acked before its bundle is committed,
+// and a failed bundle is nacked and comes back. Bundle finalization
+// (AckOnFinalize) is there too, but Beam Go v2.77.0 finalizes only the
+// first bundle of each plan and handles FinalizeBundle without its lock;
+// see AckOnFinalize. Messages held longer than 5 s get their ack deadline
+// extended while the reader is alive; when it dies the worker nacks what
+// it holds. A committed bundle is not yet a durable effect on every
+// runner (see Prism below), hence AckDeferred.
 //
 // Watermark: a manual estimator per shard, set after each part to the
 // oldest timestamp among the messages the worker holds unacknowledged, or,
@@ -55,8 +66,8 @@
 //     elements instead.
 //   - It does not retry a failed bundle: the job fails.
 //   - It keeps committed data in memory only: a job that dies loses the
-//     output of bundles not yet written out, which is why Read acks a
-//     part late rather than at the commit.
+//     output of bundles not yet written out, which is why AckModeFor
+//     picks AckDeferred for it.
 //   - It busy-waits while a bundle of a stage without outputs runs
 //     (worker/bundle.go closes DataWait at once when a stage has no
 //     outputs; stage.Execute's select then spins until the response): a

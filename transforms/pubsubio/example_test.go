@@ -31,3 +31,16 @@ func ExampleReadFor() {
 	})
 	_ = records
 }
+
+// With AckDeferred the pipeline acknowledges: here as soon as a message
+// is read; the streaming job does it once the message is archived and
+// written.
+func ExampleAck() {
+	_, s := beam.NewPipelineWithRoot()
+	cfg := pubsubio.Config{
+		Subscription: "projects/my-project/subscriptions/railyard-speed",
+		AckMode:      pubsubio.AckDeferred,
+	}
+	records := pubsubio.Read(s, cfg)
+	pubsubio.Ack(s, cfg, beam.ParDo(s, ackID, records))
+}

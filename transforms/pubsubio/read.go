@@ -29,6 +29,8 @@ import (
 const (
 	counterRead = "pubsub_messages_read"
 	counterAcks = "pubsub_acks"
+	// counterAckFailures counts the messages Ack failed to acknowledge.
+	counterAckFailures = "pubsub_ack_failures"
 	// counterFinalized counts the acks made in bundle finalization (also
 	// counted in pubsub_acks); the others are made when a shard resumes.
 	counterFinalized  = "pubsub_acks_finalized"
@@ -36,6 +38,11 @@ const (
 	counterPullErrors = "pubsub_pull_errors"
 	counterShardRead  = "pubsub_messages_read_shard_%02d"
 )
+
+// extendTimeout bounds AckDeferred's extension of a pull's messages: the
+// pull loop waits for it, and an extension that comes later than the
+// subscription's deadline (10 s at least) is of no use.
+const extendTimeout = 5 * time.Second
 
 // flowResumeDelay is the checkpoint delay of a shard that has just read
 // messages: none, it pulls again as soon as the runner reschedules it.
@@ -55,7 +62,9 @@ func init() {
 // with Data, Attributes, MessageID and PublishTime as received and
 // IngestTime = PublishTime, timestamped with the event time in
 // cfg.EventTimeAttribute when it is readable, else the publish time.
-// Delivery is at least once: remove redeliveries by event_id downstream.
+// With cfg.AckMode AckDeferred each Record also carries its AckID, for
+// Ack. Delivery is at least once: remove redeliveries by event_id
+// downstream.
 //
 // The steps: Impulse → one element per shard → Reshuffle → a splittable
 // DoFn that pulls each shard. The Reshuffle spreads the shards over the
@@ -77,6 +86,8 @@ func Read(s beam.Scope, cfg Config) beam.PCollection {
 		read = &readFinalizingFn{readFn: fn}
 	case AckAfterOutput:
 		read = &readAckingFn{readFn: fn}
+	case AckDeferred:
+		read = &readDeferredFn{readFn: fn}
 	default:
 		read = &readCommittedFn{readFn: fn}
 	}
@@ -103,10 +114,10 @@ func (fn *shardsFn) ProcessElement(_ []byte, emit func(int)) {
 }
 
 // readFn is the splittable DoFn that pulls one shard, without its
-// ProcessElement: readCommittedFn, readFinalizingFn and readAckingFn add
-// the three ways to acknowledge (ack.go). Its element is the shard
-// number, its restriction a shardRestriction, and its watermark estimator
-// a watermarkEstimator.
+// ProcessElement: readCommittedFn, readFinalizingFn, readAckingFn and
+// readDeferredFn add the four ways to acknowledge (ack.go). Its element
+// is the shard number, its restriction a shardRestriction, and its
+// watermark estimator a watermarkEstimator.
 type readFn struct {
 	Cfg      Config
 	ReaderID string
@@ -157,7 +168,7 @@ func (fn *readFn) InitialWatermarkEstimatorState(et beam.EventTime, _ shardRestr
 }
 
 func (fn *readFn) CreateWatermarkEstimator(state int64) *watermarkEstimator {
-	return &watermarkEstimator{wm: mtime.Time(state).ToTime()}
+	return &watermarkEstimator{wm: mtime.Time(state).ToTime(), updated: time.Now()}
 }
 
 func (fn *readFn) WatermarkEstimatorState(e *watermarkEstimator) int64 {
@@ -220,6 +231,9 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 			fn.empty.Inc(ctx, 1)
 			break
 		}
+		if cfg.AckMode == AckDeferred {
+			fn.extend(ctx, msgs)
+		}
 		batches = append(batches, fn.emitAll(msgs, emit))
 		n += len(msgs)
 		fn.read.Inc(ctx, int64(len(msgs)))
@@ -231,7 +245,7 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 	now := time.Now()
 	if n > 0 {
 		rt.TryClaim(activeClaim{})
-		we.UpdateWatermark(estimateWatermark(r.oldestHeld(), now, cfg.IdleWatermarkLag))
+		we.advanceAtMost(estimateWatermark(r.oldestHeld(), now, cfg.IdleWatermarkLag), now, cfg.MaxWatermarkSpeed)
 		slog.DebugContext(ctx, "pubsub shard read", "subscription", cfg.Subscription, "shard", shard,
 			"messages", n, "took", time.Since(start).String())
 		return sdf.ResumeProcessingIn(flowResumeDelay), batches, nil
@@ -247,7 +261,7 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 		}
 		return sdf.StopProcessing(), batches, nil
 	}
-	we.UpdateWatermark(estimateWatermark(r.oldestHeld(), now, cfg.IdleWatermarkLag))
+	we.advanceAtMost(estimateWatermark(r.oldestHeld(), now, cfg.IdleWatermarkLag), now, cfg.MaxWatermarkSpeed)
 	return sdf.ResumeProcessingIn(cfg.PollInterval), batches, nil
 }
 
@@ -275,7 +289,11 @@ func (fn *readFn) emitAll(msgs []*pubsubpb.ReceivedMessage, emit func(beam.Event
 	}
 	id := fn.r.hold(ids, oldest, time.Now())
 	for i, m := range msgs {
-		emit(mtime.FromTime(stamps[i]), toRecord(m.GetMessage()))
+		rec := toRecord(m.GetMessage())
+		if fn.Cfg.AckMode == AckDeferred {
+			rec.AckID = ids[i]
+		}
+		emit(mtime.FromTime(stamps[i]), rec)
 	}
 	return id
 }
@@ -305,11 +323,36 @@ func (fn *readFn) pull(ctx context.Context, sub *vkit.SubscriptionAdminClient, m
 	case pctx.Err() != nil:
 		return nil, nil
 	}
+	if isTransient(err) {
+		return nil, &transientError{fmt.Errorf("pubsubio: pull %s: %w", fn.Cfg.Subscription, err)}
+	}
+	return nil, fmt.Errorf("pubsubio: pull %s: %w", fn.Cfg.Subscription, err)
+}
+
+// isTransient reports whether a failed Pub/Sub call may pass if tried
+// again.
+func isTransient(err error) bool {
 	switch status.Code(err) {
 	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.Internal, codes.Unknown, codes.DeadlineExceeded:
-		return nil, &transientError{fmt.Errorf("pubsubio: pull %s: %w", fn.Cfg.Subscription, err)}
-	default:
-		return nil, fmt.Errorf("pubsubio: pull %s: %w", fn.Cfg.Subscription, err)
+		return true
+	}
+	return false
+}
+
+// extend sets the ack deadline of messages just pulled to AckExtension
+// (AckDeferred), in one request per pull. A failure is logged, not
+// returned: the messages then come back after the subscription's own
+// deadline, and dedup removes them.
+func (fn *readFn) extend(ctx context.Context, msgs []*pubsubpb.ReceivedMessage) {
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.GetAckId()
+	}
+	ectx, cancel := context.WithTimeout(ctx, extendTimeout)
+	defer cancel()
+	if err := fn.r.modifyDeadline(ectx, ids, fn.Cfg.AckExtension); err != nil {
+		slog.WarnContext(ctx, "pubsub ack deadline extension failed; the messages come back after the subscription's deadline",
+			"subscription", fn.Cfg.Subscription, "messages", len(ids), "error", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package pubsubio
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	vkit "cloud.google.com/go/pubsub/v2/apiv1"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/googleapis/gax-go/v2"
 )
 
 // Lease timings. Pub/Sub's shortest ack deadline is 10s: a message held
@@ -28,11 +30,21 @@ const (
 	maxHold        = 5 * time.Minute
 	minAliveWithin = 10 * time.Second
 	// ackIDsPerRequest keeps Acknowledge and ModifyAckDeadline requests
-	// well under the 512 KiB request limit.
+	// well under the 512 KiB request limit (as the Go and Java clients do).
 	ackIDsPerRequest = 1000
 	// rpcTimeout bounds one ack, nack or extension request.
 	rpcTimeout = 30 * time.Second
+	// ackAttempts is how many times an Acknowledge request is tried while
+	// it fails transiently, ackAttemptTimeout bounds each try, and
+	// ackBackoff spaces them.
+	ackAttempts       = 4
+	ackAttemptTimeout = 10 * time.Second
 )
+
+// ackBackoff spaces the attempts of an Acknowledge request.
+func ackBackoff() gax.Backoff {
+	return gax.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2}
+}
 
 // reader is the state one Read shares among all its DoFn instances, shards
 // and bundles in one worker process: the Pub/Sub client, and the batches
@@ -82,16 +94,25 @@ var readers = struct {
 
 // readerFor returns the worker's state of the Read with the given id.
 func readerFor(id string, cfg Config) *reader {
+	r, created := sharedReader(id, cfg)
+	if created {
+		slog.Info("pubsub reader starting", "subscription", cfg.Subscription, "shards", cfg.Shards,
+			"ack_mode", cfg.AckMode.String(), "stop_after_idle", cfg.StopAfterIdle.String())
+	}
+	return r
+}
+
+// sharedReader returns the worker's reader with the given id, creating it
+// if it is the first to ask.
+func sharedReader(id string, cfg Config) (r *reader, created bool) {
 	readers.Lock()
 	defer readers.Unlock()
 	if r, ok := readers.m[id]; ok {
-		return r
+		return r, false
 	}
-	r := newReader(cfg)
+	r = newReader(cfg)
 	readers.m[id] = r
-	slog.Info("pubsub reader starting", "subscription", cfg.Subscription, "shards", cfg.Shards,
-		"ack_mode", cfg.AckMode.String(), "stop_after_idle", cfg.StopAfterIdle.String())
-	return r
+	return r, true
 }
 
 func newReader(cfg Config) *reader {
@@ -148,12 +169,19 @@ func (r *reader) hold(ackIDs []string, oldest, now time.Time) uint64 {
 	for _, taken := r.held[id]; taken || id == 0; _, taken = r.held[id] {
 		id = rand.Uint64()
 	}
-	r.held[id] = &heldBatch{
+	b := &heldBatch{
 		ackIDs:   ackIDs,
 		oldest:   oldest,
 		extendAt: now.Add(r.firstExtension),
 		expires:  now.Add(maxHold),
 	}
+	if r.cfg.AckMode == AckDeferred {
+		// Extended to AckExtension right after its Pull, and held only
+		// while its part runs: the keeper's shorter extension would cut
+		// that deadline short.
+		b.extendAt = b.expires
+	}
+	r.held[id] = b
 	r.lastActive = now
 	if !r.keeping {
 		r.keeping = true
@@ -209,7 +237,14 @@ func (r *reader) release(batches []uint64) []string {
 
 // ack acknowledges the batches and returns how many messages it acked.
 func (r *reader) ack(ctx context.Context, batches []uint64) (int, error) {
-	ids := r.release(batches)
+	return r.acknowledge(ctx, r.release(batches))
+}
+
+// acknowledge acknowledges the ack ids in requests of at most
+// ackIDsPerRequest, trying each up to ackAttempts times while it fails
+// transiently, and returns how many it acked. It goes on past a request
+// that fails, and returns the failures joined.
+func (r *reader) acknowledge(ctx context.Context, ids []string) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
@@ -218,16 +253,33 @@ func (r *reader) ack(ctx context.Context, batches []uint64) (int, error) {
 		return 0, err
 	}
 	acked := 0
+	var errs []error
 	for chunk := range slices.Chunk(ids, ackIDsPerRequest) {
-		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
-		err := sub.Acknowledge(cctx, &pubsubpb.AcknowledgeRequest{Subscription: r.cfg.Subscription, AckIds: chunk})
-		cancel()
-		if err != nil {
-			return acked, fmt.Errorf("pubsubio: acknowledge %d messages of %s: %w", len(ids)-acked, r.cfg.Subscription, err)
+		if err := r.acknowledgeChunk(ctx, sub, chunk); err != nil {
+			errs = append(errs, fmt.Errorf("pubsubio: acknowledge %d messages of %s: %w", len(chunk), r.cfg.Subscription, err))
+			continue
 		}
 		acked += len(chunk)
 	}
-	return acked, nil
+	return acked, errors.Join(errs...)
+}
+
+// acknowledgeChunk sends one Acknowledge request, retried with backoff
+// while it fails transiently (the client's own retries are off: they
+// would only cover Unavailable, for up to a minute).
+func (r *reader) acknowledgeChunk(ctx context.Context, sub *vkit.SubscriptionAdminClient, ids []string) error {
+	bo := ackBackoff()
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, ackAttemptTimeout)
+		err := sub.Acknowledge(actx, &pubsubpb.AcknowledgeRequest{Subscription: r.cfg.Subscription, AckIds: ids}, noRetry)
+		cancel()
+		if err == nil || attempt == ackAttempts || !isTransient(err) {
+			return err
+		}
+		if gax.Sleep(ctx, bo.Pause()) != nil {
+			return err // the bundle is ending: no time for another try
+		}
+	}
 }
 
 // noteFinalized records acks made by a finalization callback.

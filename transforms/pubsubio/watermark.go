@@ -20,6 +20,9 @@ import (
 type watermarkEstimator struct {
 	mu sync.Mutex
 	wm time.Time
+	// updated is the wall-clock time of the last update, or of the
+	// estimator's creation: the start of the time advanceAtMost credits.
+	updated time.Time
 }
 
 // CurrentWatermark returns the shard's watermark.
@@ -34,6 +37,25 @@ func (e *watermarkEstimator) UpdateWatermark(t time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.wm = t
+}
+
+// advanceAtMost sets the watermark to t, but when speed is positive
+// advances it by at most speed times the wall-clock time since the last
+// update (or the estimator's creation). The first estimate of a shard,
+// from the minimum timestamp, is not held back. A shard's estimator lives
+// for one part of the shard; the time between parts is not credited, so
+// the watermark may move slower than speed allows, never faster.
+func (e *watermarkEstimator) advanceAtMost(t, now time.Time, speed float64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if speed > 0 && t.After(e.wm) && e.wm.After(mtime.MinTimestamp.ToTime()) {
+		credit := time.Duration(speed * float64(now.Sub(e.updated)))
+		if limit := e.wm.Add(max(credit, 0)); t.After(limit) {
+			t = limit
+		}
+	}
+	e.wm = t
+	e.updated = now
 }
 
 var _ sdf.WatermarkEstimator = (*watermarkEstimator)(nil)

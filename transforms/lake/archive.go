@@ -1,0 +1,388 @@
+package lake
+
+import (
+	"bytes"
+	"cmp"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/storage"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/googleapis/gax-go/v2"
+
+	"github.com/railyard/railyard/schemas"
+)
+
+// Counter names of Archive, in the "railyard" namespace.
+const (
+	counterFilesWritten    = "lake_files_written"
+	counterRecordsArchived = "lake_records_archived"
+)
+
+// Defaults applied by Archive to the zero fields of an ArchiveConfig.
+const (
+	DefaultArchiveShards = 4
+	DefaultArchiveWindow = time.Minute
+)
+
+// ArchiveAllowedLateness is how long after its end an archive window
+// still takes records. Records are stamped with the wall clock, which is
+// ahead of the watermark, so none should ever be late; this covers clock
+// skew between workers and a slow stage, and a record that is late
+// nonetheless is written in a pane of its own (a new file), not dropped.
+const ArchiveAllowedLateness = 10 * time.Minute
+
+// Limits of an ArchiveConfig.
+const (
+	maxArchiveShards = 999 // three digits in the file name
+	minArchiveWindow = time.Second
+	maxArchiveWindow = time.Hour
+	// maxLakePrefix leaves room in Cloud Storage's 1024-byte object names
+	// for raw/dt=…/hr=…/ and the file name.
+	maxLakePrefix = 900
+)
+
+// Retries of one object write: Cloud Storage's client retries transient
+// failures (429, 5xx, broken connections) with backoff. The write is
+// idempotent — the same name with the same bytes — so it is retried even
+// without a precondition.
+const (
+	writeAttempts = 6
+	writeTimeout  = 5 * time.Minute
+)
+
+func writeBackoff() gax.Backoff {
+	return gax.Backoff{Initial: 250 * time.Millisecond, Max: 15 * time.Second, Multiplier: 2}
+}
+
+// wallClock is the archive's clock, a variable for the tests.
+var wallClock = time.Now
+
+// bucketPattern is a Cloud Storage bucket name, as pipelines/config checks
+// --lake.
+var bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$`)
+
+// ArchiveConfig configures Archive.
+type ArchiveConfig struct {
+	// Lake is the lake root on Cloud Storage: gs://BUCKET[/prefix].
+	Lake string
+	// Shards is how many files each archive window writes per lake hour
+	// folder, at most (default 4, at most 999). Records go to a shard by
+	// a hash of their message id. A file's records are held in memory
+	// while it is written: more shards, smaller files.
+	Shards int
+	// Window is the length of the ingest-time windows (default 1 minute,
+	// 1s to 1h in whole seconds): each window writes its files when it
+	// closes, so it bounds the delay before a record is archived.
+	Window time.Duration
+}
+
+// Validate reports every problem of the configuration, joined, each
+// prefixed "lake:". Archive calls it while the pipeline is built.
+func (c ArchiveConfig) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("lake: "+format, args...))
+	}
+	if err := validateLake(c.Lake); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Shards < 0 || c.Shards > maxArchiveShards {
+		bad("Shards is %d; want 1 to %d (0 for the default, %d)", c.Shards, maxArchiveShards, DefaultArchiveShards)
+	}
+	switch {
+	case c.Window == 0:
+	case c.Window < minArchiveWindow || c.Window > maxArchiveWindow:
+		bad("Window is %v; want %v to %v (0 for the default, %v)", c.Window, minArchiveWindow, maxArchiveWindow, DefaultArchiveWindow)
+	case c.Window%time.Second != 0:
+		bad("Window is %v; want whole seconds (file names carry the window start to the second)", c.Window)
+	}
+	return errors.Join(errs...)
+}
+
+// validateLake checks a lake root gs://BUCKET[/prefix].
+func validateLake(lake string) error {
+	rest, ok := strings.CutPrefix(lake, "gs://")
+	switch {
+	case lake == "":
+		return errors.New("lake: Lake is required: gs://BUCKET[/prefix]")
+	case !ok:
+		return fmt.Errorf("lake: Lake %q is not a Cloud Storage location gs://BUCKET[/prefix] (the archive writes to Cloud Storage only)", lake)
+	}
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	prefix = strings.TrimSuffix(prefix, "/")
+	switch {
+	case !bucketPattern.MatchString(bucket):
+		return fmt.Errorf("lake: Lake %q: %q is not a Cloud Storage bucket name", lake, bucket)
+	case strings.ContainsAny(prefix, "*?[]"):
+		return fmt.Errorf("lake: Lake %q: the prefix holds a glob character (*?[]), which the batch job's globs would misread", lake)
+	case strings.ContainsFunc(prefix, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return fmt.Errorf("lake: Lake %q: the prefix holds a control character", lake)
+	case len(prefix) > maxLakePrefix:
+		return fmt.Errorf("lake: Lake %q: the prefix is %d bytes; at most %d leave room for the file names", lake, len(prefix), maxLakePrefix)
+	}
+	if prefix != "" && slices.ContainsFunc(strings.Split(prefix, "/"), func(f string) bool { return f == "" || f == "." || f == ".." }) {
+		return fmt.Errorf("lake: Lake %q: the prefix has an empty, . or .. folder", lake)
+	}
+	return nil
+}
+
+// withDefaults returns the configuration with its zero fields set.
+func (c ArchiveConfig) withDefaults() ArchiveConfig {
+	if c.Shards == 0 {
+		c.Shards = DefaultArchiveShards
+	}
+	if c.Window == 0 {
+		c.Window = DefaultArchiveWindow
+	}
+	return c
+}
+
+// Archived is a record Archive has written to the lake: it is durable
+// there, and its Pub/Sub message may be acknowledged (with AckID) as far
+// as the archive is concerned.
+type Archived struct {
+	MessageID string
+	AckID     string
+}
+
+// archiveKey groups the records of one file: the lake hour folder and a
+// shard.
+type archiveKey struct {
+	// Hour is the start of the UTC hour of the records' schemas.ArchiveTime,
+	// in microseconds.
+	Hour  int64
+	Shard int
+}
+
+func init() {
+	beam.RegisterType(reflect.TypeOf((*Archived)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*archiveKey)(nil)).Elem())
+	register.DoFn2x0[schemas.Record, func(beam.EventTime, archiveKey, schemas.Record)](&keyForArchiveFn{})
+	register.DoFn6x1[context.Context, beam.PaneInfo, beam.Window, archiveKey, func(*schemas.Record) bool, func(Archived), error](&writeArchiveFn{})
+	register.Emitter3[beam.EventTime, archiveKey, schemas.Record]()
+	register.Emitter1[Archived]()
+	register.Iter1[schemas.Record]()
+}
+
+// Archive writes every record to the lake as received, one archive
+// envelope (schemas.MarshalEnvelope) per line, under
+// <lake>/raw/dt=YYYY-MM-DD/hr=HH/ of its schemas.ArchiveTime — the event
+// time when the record holds a readable one, else the publish time — so
+// that the batch job's lake.Read gives back exactly the records received.
+//
+// It takes the PCollection<schemas.Record> of the Pub/Sub reader and
+// returns a PCollection<Archived>, one per record, emitted once the file
+// holding it is written: what the pipeline may acknowledge.
+//
+// # Windows in ingest time
+//
+// Each record is restamped with the wall clock when this step sees it
+// (its ingest moment) and windowed into fixed windows of cfg.Window over
+// that time. The reader's watermark stays behind the wall clock, so the
+// stamp is ahead of it: no record is late, and each window closes about
+// cfg.Window after its records arrived, whatever their event times. With
+// event-time windows, a late event would be dropped or hold a window open
+// for as long as the allowed lateness, and a record without an event time
+// would have none to go by. A late event still lands in its old event
+// hour's folder, in a new file: the file name carries the ingest window.
+//
+// # Files
+//
+// Per window, hour folder and shard (a stable hash of the message id mod
+// cfg.Shards), one gzip file of JSON lines:
+//
+//	<lake>/raw/dt=YYYY-MM-DD/hr=HH/stream-<window start, 20060102T150405Z>-<shard>-of-<shards>-p<pane>.jsonl.gz
+//
+// Lines are sorted by message id, then publish time, a line identical to
+// the one before it (a redelivery of the same message) is written once,
+// and the gzip header holds no name or time: the name and the bytes
+// depend only on the window's records, so a retried bundle overwrites the
+// same object with the same bytes rather than adding a duplicate. A
+// write is retried while it fails transiently; if it still fails, the
+// bundle fails and the runner retries it. Nothing is dropped.
+//
+// # Trigger
+//
+// Beam's default trigger — fire when the watermark passes the window's
+// end, then once per late record — with ArchiveAllowedLateness and
+// discarding panes, so a late pane writes only its new records, to a file
+// of its own (-p1, -p2, …). No processing-time trigger: Prism v2.77.0
+// crashes when a window's state is collected while such a timer is
+// pending, and Flink's Go SDK has no processing-time timers. In ingest
+// time the watermark already follows the wall clock, so the default
+// trigger fires promptly.
+//
+// It panics if cfg is invalid (see ArchiveConfig.Validate).
+func Archive(s beam.Scope, cfg ArchiveConfig, records beam.PCollection) beam.PCollection {
+	s = s.Scope("lake.Archive")
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	cfg = cfg.withDefaults()
+	keyed := beam.ParDo(s.Scope("StampAndKey"), &keyForArchiveFn{Shards: cfg.Shards}, records)
+	windowed := beam.WindowInto(s.Scope("IngestWindows"), window.NewFixedWindows(cfg.Window), keyed,
+		beam.Trigger(trigger.Default()),
+		beam.AllowedLateness(ArchiveAllowedLateness),
+		beam.PanesDiscard())
+	files := beam.GroupByKey(s.Scope("GroupFiles"), windowed)
+	return beam.ParDo(s.Scope("WriteFiles"), &writeArchiveFn{Lake: cfg.Lake, Shards: cfg.Shards}, files)
+}
+
+// keyForArchiveFn stamps each record with its ingest moment and keys it
+// by its hour folder and shard.
+type keyForArchiveFn struct {
+	Shards int
+}
+
+func (fn *keyForArchiveFn) ProcessElement(rec schemas.Record, emit func(beam.EventTime, archiveKey, schemas.Record)) {
+	hour := time.UnixMicro(schemas.ArchiveTime(rec.Data, rec.PublishTime)).UTC().Truncate(time.Hour).UnixMicro()
+	emit(mtime.FromTime(wallClock()), archiveKey{Hour: hour, Shard: shardOf(rec.MessageID, fn.Shards)}, rec)
+}
+
+// shardOf is a hash of the message id mod shards, the same in every
+// process (FNV-1a, unlike Go's seeded map hash).
+func shardOf(messageID string, shards int) int {
+	h := fnv.New32a()
+	h.Write([]byte(messageID))
+	return int(h.Sum32() % uint32(shards))
+}
+
+// fileName is the archive file of one window, shard and pane.
+func fileName(windowStart time.Time, shard, shards int, pane int64) string {
+	return fmt.Sprintf("stream-%s-%03d-of-%03d-p%d.jsonl.gz", windowStart.UTC().Format("20060102T150405Z"), shard, shards, pane)
+}
+
+// writeArchiveFn writes the records of one window, hour and shard to
+// their file, then emits them as Archived.
+type writeArchiveFn struct {
+	Lake   string
+	Shards int
+
+	bucket, prefix string
+	client         *storage.Client
+	files, records beam.Counter
+}
+
+func (fn *writeArchiveFn) Setup(ctx context.Context) error {
+	rest := strings.TrimPrefix(fn.Lake, "gs://")
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	fn.bucket = bucket
+	if prefix = strings.Trim(prefix, "/"); prefix != "" {
+		fn.prefix = prefix + "/"
+	}
+	// Honours STORAGE_EMULATOR_HOST.
+	client, err := storage.NewClient(ctx)
+	if err != nil {
+		return fmt.Errorf("lake: Cloud Storage client: %w", err)
+	}
+	fn.client = client
+	fn.files = beam.NewCounter("railyard", counterFilesWritten)
+	fn.records = beam.NewCounter("railyard", counterRecordsArchived)
+	return nil
+}
+
+func (fn *writeArchiveFn) Teardown() error {
+	if fn.client == nil {
+		return nil
+	}
+	return fn.client.Close()
+}
+
+// archiveLine is one record's line, with what sorts it.
+type archiveLine struct {
+	messageID   string
+	publishTime int64
+	line        []byte
+}
+
+func (fn *writeArchiveFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, w beam.Window, key archiveKey,
+	recs func(*schemas.Record) bool, emit func(Archived)) error {
+	iw, ok := w.(window.IntervalWindow)
+	if !ok {
+		return fmt.Errorf("lake: archive window %v is not a fixed window", w)
+	}
+	object := fn.prefix + schemas.LakeHourPath(key.Hour) + fileName(iw.Start.ToTime(), key.Shard, fn.Shards, pane.Index)
+
+	var lines []archiveLine
+	var done []Archived
+	var rec schemas.Record
+	for recs(&rec) {
+		line, err := schemas.MarshalEnvelope(rec)
+		if err != nil {
+			return fmt.Errorf("lake: archive message %s to %s: %w", rec.MessageID, object, err)
+		}
+		lines = append(lines, archiveLine{messageID: rec.MessageID, publishTime: rec.PublishTime, line: line})
+		done = append(done, Archived{MessageID: rec.MessageID, AckID: rec.AckID})
+	}
+	data, err := gzipLines(lines)
+	if err != nil {
+		return fmt.Errorf("lake: archive %s: %w", object, err)
+	}
+	if err := fn.put(ctx, object, data); err != nil {
+		return fmt.Errorf("lake: write gs://%s/%s: %w", fn.bucket, object, err)
+	}
+	fn.files.Inc(ctx, 1)
+	fn.records.Inc(ctx, int64(len(done)))
+	for _, a := range done {
+		emit(a)
+	}
+	return nil
+}
+
+// gzipLines sorts the lines (message id, publish time, bytes), drops
+// repeats of a line, and gzips them, each ending in a newline, with no
+// name or time in the header: the same lines give the same bytes.
+func gzipLines(lines []archiveLine) ([]byte, error) {
+	slices.SortFunc(lines, func(a, b archiveLine) int {
+		return cmp.Or(strings.Compare(a.messageID, b.messageID), cmp.Compare(a.publishTime, b.publishTime), bytes.Compare(a.line, b.line))
+	})
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	for i, l := range lines {
+		if i > 0 && bytes.Equal(l.line, lines[i-1].line) {
+			continue
+		}
+		if _, err := zw.Write(l.line); err != nil {
+			return nil, err
+		}
+		if _, err := zw.Write([]byte{'\n'}); err != nil {
+			return nil, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// put writes one object, overwriting it if it exists.
+func (fn *writeArchiveFn) put(ctx context.Context, object string, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	obj := fn.client.Bucket(fn.bucket).Object(object).Retryer(
+		storage.WithPolicy(storage.RetryAlways),
+		storage.WithBackoff(writeBackoff()),
+		storage.WithMaxAttempts(writeAttempts),
+	)
+	w := obj.NewWriter(ctx)
+	w.ContentType = "application/gzip"
+	if _, err := w.Write(data); err != nil {
+		cancel() // abandons the upload
+		_ = w.Close()
+		return err
+	}
+	return w.Close()
+}
