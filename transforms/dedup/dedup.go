@@ -36,8 +36,9 @@ const (
 	// input: the batch job.
 	Exact Mode = iota
 	// Streaming emits the first record of an event_id to arrive, at once,
-	// and drops every later arrival of it for Config.Horizon of event time
-	// after the first one's event time. Here "first by ingest time" means
+	// and drops every later arrival of it until the watermark passes the
+	// first one's event time or ingest time, whichever is later, plus
+	// Config.Horizon. Here "first by ingest time" means
 	// first to arrive: a redelivery is dropped even if its IngestTime is
 	// earlier. A redelivery after the horizon is emitted again; the
 	// serving views remove it.
@@ -58,8 +59,8 @@ func (m Mode) String() string {
 type Config struct {
 	Mode Mode
 	// Horizon is, in Streaming mode, how long in event time the first
-	// arrival of an event_id is remembered: from its event time to event
-	// time + Horizon, as the watermark sees it. It must be positive in
+	// arrival of an event_id is remembered: from the later of its event
+	// time and its ingest time, as the watermark sees it. It must be positive in
 	// Streaming mode and zero in Exact mode, which remembers everything.
 	Horizon time.Duration
 }

@@ -64,7 +64,11 @@ func (fn *firstArrivalFn) ProcessElement(ctx context.Context, ts beam.EventTime,
 	// (Prism clamps it): a record not stamped with its event time may sit
 	// at the end of the global window. The timer emits nothing, so it
 	// need not hold the output watermark.
-	expiry := min(ts.Add(fn.Horizon), mtime.EndOfGlobalWindowTime)
+	// The horizon runs from the later of the event time and the ingest
+	// time: an event that arrives hours after it happened is remembered
+	// for Horizon after it arrived, not forgotten at once.
+	start := max(ts, mtime.FromMilliseconds(ev.IngestTime/1000))
+	expiry := min(start.Add(fn.Horizon), mtime.EndOfGlobalWindowTime)
 	fn.Expiry.Set(tp, expiry.ToTime(), timers.WithNoOutputTimestamp())
 	emit(ev)
 	return nil

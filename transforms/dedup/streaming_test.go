@@ -107,6 +107,24 @@ func TestByEventIDStreaming(t *testing.T) {
 			wantDuplicates: 1,
 		},
 	}
+	hoursLate := speed(event("c", (3 * time.Hour).Microseconds(), "m5"))
+	hoursLateAgain := speed(event("c", (3*time.Hour + time.Minute).Microseconds(), "m6"))
+	tests = append(tests, struct {
+		name           string
+		steps          []step
+		want           []schemas.Event
+		wantDuplicates int64
+	}{
+		name: "remembers an event that arrived hours late for the horizon after its arrival",
+		steps: []step{
+			{watermark: at(3 * time.Hour)},
+			{records: []schemas.Event{hoursLate}},
+			{watermark: at(3*time.Hour + 30*time.Minute)},
+			{records: []schemas.Event{hoursLateAgain}},
+		},
+		want:           []schemas.Event{hoursLate},
+		wantDuplicates: 1,
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, s := beam.NewPipelineWithRoot()

@@ -1,0 +1,184 @@
+package streamjob
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/railyard/railyard/pipelines/config"
+)
+
+// Config is one streaming run, from its flags.
+type Config struct {
+	config.Destination
+	// Runner is --runner ("" is prism): it picks the Pub/Sub read, the
+	// acknowledgement rule and the triggers Prism accepts.
+	Runner string
+	// Subscription is projects/P/subscriptions/S (--subscription).
+	Subscription string
+	// Lake is the lake root the raw messages are archived under (--lake).
+	Lake string
+	// StopAfterIdle ends the job once the subscription has been idle that
+	// long and everything read is written (--stop_after_idle); 0 runs
+	// for ever.
+	StopAfterIdle time.Duration
+	// ReadShards is how many pull loops read the subscription
+	// (--read_shards).
+	ReadShards int
+	// TimestampAttribute names the message attribute that holds the event
+	// time (--timestamp_attribute); empty: the publish time.
+	TimestampAttribute string
+	// EarlyFiring is how often an open window fires an early pane
+	// (--early_firing); 0 fires only on time and late.
+	EarlyFiring time.Duration
+	// AllowedLateness is how long after its end a window still takes late
+	// events (--allowed_lateness).
+	AllowedLateness time.Duration
+	// DedupHorizon is how long in event time an event_id is remembered
+	// (--dedup_horizon).
+	DedupHorizon time.Duration
+	// SessionGap closes a user's session after this much inactivity
+	// (--session_gap).
+	SessionGap time.Duration
+	// ArchiveShards and ArchiveWindow shape the raw archive: files per
+	// hour folder and window of ingest time (--archive_shards,
+	// --archive_window).
+	ArchiveShards int
+	ArchiveWindow time.Duration
+	// Recover rebuilds, at start, the windows and sessions an earlier run
+	// left open, from events_speed (--recover).
+	Recover bool
+	// RunID names this run in logs.
+	RunID string
+}
+
+// Defaults of the flags.
+const (
+	DefaultReadShards      = 4
+	DefaultEarlyFiring     = time.Second
+	DefaultAllowedLateness = 2 * time.Minute
+	DefaultDedupHorizon    = time.Hour
+	DefaultSessionGap      = 30 * time.Minute
+	DefaultArchiveShards   = 4
+	DefaultArchiveWindow   = time.Minute
+)
+
+// DefaultConfig returns the flags' defaults.
+func DefaultConfig() Config {
+	return Config{
+		Destination:     config.Destination{Dataset: "railyard"},
+		ReadShards:      DefaultReadShards,
+		EarlyFiring:     DefaultEarlyFiring,
+		AllowedLateness: DefaultAllowedLateness,
+		DedupHorizon:    DefaultDedupHorizon,
+		SessionGap:      DefaultSessionGap,
+		ArchiveShards:   DefaultArchiveShards,
+		ArchiveWindow:   DefaultArchiveWindow,
+		Recover:         true,
+	}
+}
+
+var subscriptionPattern = regexp.MustCompile(`^projects/[^/]+/subscriptions/[^/]+$`)
+
+// prismLatenessFactor is how many early-firing delays the allowed
+// lateness must hold on Prism, and minPrismLateness its floor: see
+// prismSafe.
+const (
+	prismLatenessFactor = 10
+	minPrismLateness    = 30 * time.Second
+)
+
+// Validate checks the configuration and returns every problem, joined,
+// each worded for the person who typed the flags.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if err := c.Destination.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := config.ValidateRunner(c.Runner); err != nil {
+		errs = append(errs, err)
+	}
+	if !subscriptionPattern.MatchString(c.Subscription) {
+		add("--subscription=%q must be a full name: projects/PROJECT/subscriptions/NAME", c.Subscription)
+	}
+	if err := config.ValidateLake(c.Lake); err != nil {
+		errs = append(errs, err)
+	} else if !strings.HasPrefix(c.Lake, "gs://") {
+		add("--lake=%q must be a Cloud Storage root, gs://BUCKET[/prefix]: the archive is written with the Cloud Storage client", c.Lake)
+	}
+	if c.StopAfterIdle < 0 {
+		add("--stop_after_idle=%v must not be negative (0 runs for ever)", c.StopAfterIdle)
+	}
+	if c.ReadShards < 1 || c.ReadShards > 1000 {
+		add("--read_shards=%d must be between 1 and 1000", c.ReadShards)
+	}
+	if c.EarlyFiring < 0 {
+		add("--early_firing=%v must not be negative (0 turns early panes off)", c.EarlyFiring)
+	}
+	if c.AllowedLateness < 0 {
+		add("--allowed_lateness=%v must not be negative", c.AllowedLateness)
+	}
+	if c.DedupHorizon <= 0 {
+		add("--dedup_horizon=%v must be positive: how long an event_id is remembered", c.DedupHorizon)
+	}
+	if c.SessionGap <= 0 || c.SessionGap%time.Second != 0 {
+		add("--session_gap=%v must be a positive whole number of seconds", c.SessionGap)
+	}
+	if c.ArchiveShards < 1 || c.ArchiveShards > 999 {
+		add("--archive_shards=%d must be between 1 and 999", c.ArchiveShards)
+	}
+	if c.ArchiveWindow < time.Second || c.ArchiveWindow > time.Hour {
+		add("--archive_window=%v must be between 1s and 1h", c.ArchiveWindow)
+	}
+	if err := c.prismSafe(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.RunID == "" {
+		add("streamjob: RunID is empty")
+	}
+	return errors.Join(errs...)
+}
+
+// onPrism reports whether the job runs on Prism.
+func (c Config) onPrism() bool { return c.Runner == "" || c.Runner == "prism" }
+
+// prismSafe keeps a Prism run away from Prism v2.77.0's crash: the job
+// fails when a window's state is collected while an early-firing
+// (processing-time) timer is still pending for it. A window is collected
+// once the watermark passes its end plus the allowed lateness, and its
+// early timer fires at most EarlyFiring after its last element. So the
+// lateness must hold many early-firing delays (the measured mitigation,
+// DESIGN.md), the watermark must not outrun the wall clock by more than
+// lateness/EarlyFiring (the job caps its speed, see watermarkSpeed), and a
+// run that stops when idle must stay idle longer than a firing delay.
+func (c Config) prismSafe() error {
+	if !c.onPrism() || c.EarlyFiring == 0 {
+		return nil
+	}
+	var errs []error
+	if need := max(minPrismLateness, prismLatenessFactor*c.EarlyFiring); c.AllowedLateness < need {
+		errs = append(errs, fmt.Errorf("--allowed_lateness=%v is too short for --early_firing=%v on Prism: it must be at least %v "+
+			"(Prism v2.77.0 fails the job when a window closes while an early firing is pending); raise it or set --early_firing=0", c.AllowedLateness, c.EarlyFiring, need))
+	}
+	if c.StopAfterIdle > 0 && c.StopAfterIdle < 3*c.EarlyFiring {
+		errs = append(errs, fmt.Errorf("--stop_after_idle=%v must be at least 3 × --early_firing=%v on Prism, so no early firing is pending when the job ends", c.StopAfterIdle, c.EarlyFiring))
+	}
+	return errors.Join(errs...)
+}
+
+// watermarkSpeed is the most event time the Pub/Sub read's watermark may
+// advance per second of wall clock, 0 for no limit. On Prism with early
+// firings, a window whose early timer was set at most 3 firing delays ago
+// (room for a busy runner) must not be collected yet: the watermark may
+// cover at most the allowed lateness in that time. Elsewhere the runner
+// is not affected and the watermark runs free, which lets a job catch up
+// on a backlog at full speed.
+func (c Config) watermarkSpeed() float64 {
+	if !c.onPrism() || c.EarlyFiring == 0 {
+		return 0
+	}
+	return float64(c.AllowedLateness) / float64(3*c.EarlyFiring)
+}

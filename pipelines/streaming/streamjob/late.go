@@ -1,0 +1,77 @@
+package streamjob
+
+import (
+	"context"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/metrics"
+)
+
+func init() {
+	register.DoFn4x0[context.Context, beam.EventTime, schemas.Event, func(beam.EventTime, schemas.Event)](&onTimeEnoughFn{})
+	register.Emitter2[beam.EventTime, schemas.Event]()
+}
+
+// onTimeEnough returns the events an aggregation still takes. A runner
+// drops, silently, an element whose window has ended more than the
+// allowed lateness before the watermark. The job decides it first, and
+// the same way on every runner: an event is too late when the end of its
+// window plus the allowed lateness is before its ingest time (the
+// watermark is never ahead of the ingest time of what is still being
+// read). It is counted in too_late_<aggregation> and left out; it is in
+// events_speed and in the lake all the same, and the batch layer counts
+// it. Events before floor (a restarted job's recovery floor, 0 for none)
+// are left out too: the windows they belong to were closed by an earlier
+// run, whose final panes stand.
+//
+// For metrics, an event's window is its minute; for sessions, the session
+// of its own (event time to event time + gap) before merging.
+func onTimeEnough(s beam.Scope, events beam.PCollection, aggregation string, sessionGap, lateness time.Duration, floor int64) beam.PCollection {
+	return beam.ParDo(s, &onTimeEnoughFn{
+		Aggregation: aggregation, SessionGapMicros: sessionGap.Microseconds(), LatenessMicros: lateness.Microseconds(), Floor: floor,
+	}, events)
+}
+
+type onTimeEnoughFn struct {
+	Aggregation      string
+	SessionGapMicros int64 // 0: one-minute fixed windows
+	LatenessMicros   int64
+	Floor            int64
+
+	late, tooLate, beforeFloor beam.Counter
+}
+
+func (fn *onTimeEnoughFn) Setup() {
+	fn.late = beam.NewCounter("railyard", "late_events_"+fn.Aggregation)
+	fn.tooLate = beam.NewCounter("railyard", "too_late_"+fn.Aggregation)
+	fn.beforeFloor = beam.NewCounter("railyard", "recovered_floor_skipped_"+fn.Aggregation)
+}
+
+func (fn *onTimeEnoughFn) ProcessElement(ctx context.Context, ts beam.EventTime, ev schemas.Event, emit func(beam.EventTime, schemas.Event)) {
+	if ev.EventTime < fn.Floor {
+		fn.beforeFloor.Inc(ctx, 1)
+		return
+	}
+	end := fn.windowEnd(ev.EventTime)
+	if ev.IngestTime > end {
+		fn.late.Inc(ctx, 1)
+	}
+	if end+fn.LatenessMicros < ev.IngestTime {
+		fn.tooLate.Inc(ctx, 1)
+		return
+	}
+	emit(ts, ev)
+}
+
+// windowEnd is the end of the window that holds an event at t (t ≥ 0).
+func (fn *onTimeEnoughFn) windowEnd(t int64) int64 {
+	if fn.SessionGapMicros > 0 {
+		return t + fn.SessionGapMicros
+	}
+	size := metrics.WindowSize.Microseconds()
+	return t - t%size + size
+}

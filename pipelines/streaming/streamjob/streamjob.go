@@ -1,0 +1,163 @@
+// Package streamjob is Railyard's speed layer: it reads Pub/Sub, archives
+// every raw message to the lake, decodes, deduplicates and aggregates
+// with the same transforms as the batch job, and appends to the *_speed
+// tables and dead_letter within seconds.
+package streamjob
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/filter"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"github.com/railyard/railyard/pipelines/serving"
+	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/bqsink"
+	"github.com/railyard/railyard/transforms/decode"
+	"github.com/railyard/railyard/transforms/dedup"
+	"github.com/railyard/railyard/transforms/lake"
+	"github.com/railyard/railyard/transforms/metrics"
+	"github.com/railyard/railyard/transforms/pubsubio"
+	"github.com/railyard/railyard/transforms/sessions"
+)
+
+func (c Config) read() pubsubio.Config {
+	return pubsubio.Config{
+		Project:            c.Project,
+		Subscription:       c.Subscription,
+		Shards:             c.ReadShards,
+		EventTimeAttribute: c.TimestampAttribute,
+		StopAfterIdle:      c.StopAfterIdle,
+		MaxWatermarkSpeed:  c.watermarkSpeed(),
+		AckMode:            pubsubio.AckModeFor(c.Runner),
+	}
+}
+
+func (c Config) sink() bqsink.Config {
+	return bqsink.Config{Project: c.Project, Dataset: c.Dataset, RunID: c.RunID}
+}
+
+// metricsTrigger fires a window early every EarlyFiring, on time, and
+// once per late event.
+func (c Config) metricsTrigger() trigger.Trigger {
+	t := trigger.AfterEndOfWindow().LateFiring(trigger.Always())
+	if c.EarlyFiring > 0 {
+		t = t.EarlyFiring(trigger.Repeat(trigger.AfterProcessingTime().PlusDelay(c.EarlyFiring)))
+	}
+	return t
+}
+
+// sessionsTrigger is metricsTrigger, but on Prism without early firings:
+// Prism v2.77.0 rejects a processing-time trigger on session windows at
+// submission (apache/beam#31438). There a session appears when it closes.
+func (c Config) sessionsTrigger() trigger.Trigger {
+	if c.onPrism() {
+		return trigger.AfterEndOfWindow().LateFiring(trigger.Always())
+	}
+	return c.metricsTrigger()
+}
+
+func init() {
+	register.Function1x1(isThisRun)
+}
+
+// isThisRun keeps the events of this run's records, not those recovered
+// from an earlier run (already written).
+func isThisRun(ev schemas.Event) bool { return ev.Layer != schemas.LayerRecovered }
+
+// Build adds the streaming job to s. recoverFrom is the recovery floor
+// (see recoveryFloor), 0 for a first run. The steps carry stable names:
+// they are what Dataflow's graph shows and what --update maps.
+func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	sink := cfg.sink()
+	read := cfg.read()
+
+	// 1. Read the subscription.
+	records := pubsubio.ReadFor(s.Scope("ReadPubSub"), cfg.Runner, read)
+	// 2. Archive every message as received to the lake.
+	archived := lake.Archive(s.Scope("ArchiveRaw"), lake.ArchiveConfig{Lake: cfg.Lake, Shards: cfg.ArchiveShards, Window: cfg.ArchiveWindow}, records)
+	// 3. Decode and conform them to the event contract.
+	events, decodeDead := decode.Events(s.Scope("DecodeEvents"), records, decode.Config{Layer: schemas.LayerSpeed})
+	// 4. With the windows an earlier run left open, read back.
+	if recoverFrom > 0 {
+		events = beam.Flatten(s, events, recovered(s, cfg, recoverFrom))
+	}
+	// 5. Keep the first arrival of each event_id.
+	unique, dropped := dedup.FirstArrivals(s.Scope("DedupEvents"), events, cfg.DedupHorizon)
+	fresh := filter.Include(s.Scope("ThisRunOnly"), unique, isThisRun)
+	// 6. Aggregate per minute and per session, in panes.
+	forMetrics := onTimeEnough(s.Scope("OnTimeForMetrics"), unique, "metrics", 0, cfg.AllowedLateness, recoverFrom)
+	perMinute := metrics.PerMinute(s.Scope("ComputeMetrics"), forMetrics, metrics.Config{
+		Trigger: cfg.metricsTrigger(), AllowedLateness: cfg.AllowedLateness, Panes: metrics.Accumulating,
+	})
+	forSessions := onTimeEnough(s.Scope("OnTimeForSessions"), unique, "sessions", cfg.SessionGap, cfg.AllowedLateness, recoverFrom)
+	perSession := sessions.PerUser(s.Scope("ComputeSessions"), forSessions, sessions.Config{
+		Gap: cfg.SessionGap, Trigger: cfg.sessionsTrigger(), AllowedLateness: cfg.AllowedLateness, Panes: sessions.Accumulating,
+	})
+	// 7. Append to the speed tables.
+	eventsWritten, eventsDead := bqsink.Stream(s.Scope("WriteEvents"), sink, mustTable(schemas.TableEventsSpeed), fresh)
+	_, metricsDead := bqsink.Stream(s.Scope("WriteMetrics"), sink, mustTable(schemas.TableMetricsMinuteSpeed), perMinute)
+	_, sessionsDead := bqsink.Stream(s.Scope("WriteSessions"), sink, mustTable(schemas.TableSessionsSpeed), perSession)
+	// 8. Dead letters, including rows the tables refused.
+	dead := beam.Flatten(s, decodeDead, eventsDead, metricsDead, sessionsDead)
+	deadWritten, _ := bqsink.Stream(s.Scope("WriteDeadLetters"), sink, mustTable(schemas.TableDeadLetter), dead)
+	// 9. Acknowledge each message once it is archived and settled.
+	if read.AckMode == pubsubio.AckDeferred {
+		acks := ackIDs(s.Scope("AckDurable"), archived, []beam.PCollection{eventsWritten, deadWritten}, dropped)
+		pubsubio.Ack(s.Scope("AckMessages"), read, acks)
+	}
+	return nil
+}
+
+func mustTable(name string) schemas.Table {
+	t, err := schemas.LookupTable(name)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// Run ensures the dataset, tables and views exist, finds what an earlier
+// run left open, then builds and runs the job on the runner of --runner
+// until it ends (StopAfterIdle) or ctx is cancelled.
+func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := bqsink.Ensure(ctx, cfg.sink()); err != nil {
+		return nil, fmt.Errorf("prepare BigQuery dataset %s.%s: %w", cfg.Project, cfg.Dataset, err)
+	}
+	client, err := bqsink.NewClient(ctx, cfg.Project)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	if err := serving.EnsureViews(ctx, client, cfg.Dataset); err != nil {
+		return nil, fmt.Errorf("prepare the serving views of %s.%s: %w", cfg.Project, cfg.Dataset, err)
+	}
+	var floor int64
+	if cfg.Recover {
+		if floor, err = recoveryFloor(ctx, client, cfg); err != nil {
+			return nil, err
+		}
+	}
+	p, s := beam.NewPipelineWithRoot()
+	if err := Build(s, cfg, floor); err != nil {
+		return nil, err
+	}
+	slog.Info("streaming job starting", "run_id", cfg.RunID, "subscription", cfg.Subscription,
+		"project", cfg.Project, "dataset", cfg.Dataset, "lake", cfg.Lake, "recovery_floor_micros", floor)
+	res, err := beamx.RunWithMetrics(ctx, p)
+	if err != nil {
+		return res, fmt.Errorf("streaming job %s: %w", cfg.RunID, err)
+	}
+	return res, nil
+}
