@@ -44,6 +44,7 @@ var (
 	sessionGap         = flag.Duration("session_gap", defaults.SessionGap, "Inactivity that closes a user's session.")
 	archiveShards      = flag.Int("archive_shards", defaults.ArchiveShards, "Files per lake hour folder and archive window.")
 	archiveWindow      = flag.Duration("archive_window", defaults.ArchiveWindow, "Window of ingest time per archive file; a message is acknowledged once its file is written.")
+	ackExtension       = flag.Duration("ack_extension", defaults.AckExtension, "How long each message read stays leased before Pub/Sub delivers it again: more than twice --archive_window; after a crash, unacknowledged messages come back after it (10s-10m).")
 	recoverOpen        = flag.Bool("recover", defaults.Recover, "At start, rebuild the windows and sessions an earlier run left open from events_speed.")
 	runID              = flag.String("run_id", "", "Name of this run in logs (default: stream-<UTC time>).")
 )
@@ -66,6 +67,7 @@ func main() {
 		SessionGap:         *sessionGap,
 		ArchiveShards:      *archiveShards,
 		ArchiveWindow:      *archiveWindow,
+		AckExtension:       *ackExtension,
 		Recover:            *recoverOpen,
 		RunID:              *runID,
 	}

@@ -47,6 +47,11 @@ type Config struct {
 	// --archive_window).
 	ArchiveShards int
 	ArchiveWindow time.Duration
+	// AckExtension is how long each message read stays leased to this
+	// run before Pub/Sub delivers it again (--ack_extension): longer than
+	// an archive window, and how long a killed run's messages take to
+	// come back.
+	AckExtension time.Duration
 	// Recover rebuilds, at start, the windows and sessions an earlier run
 	// left open, from events_speed (--recover).
 	Recover bool
@@ -63,6 +68,7 @@ const (
 	DefaultSessionGap      = 30 * time.Minute
 	DefaultArchiveShards   = 4
 	DefaultArchiveWindow   = time.Minute
+	DefaultAckExtension    = 10 * time.Minute
 )
 
 // DefaultConfig returns the flags' defaults.
@@ -76,6 +82,7 @@ func DefaultConfig() Config {
 		SessionGap:      DefaultSessionGap,
 		ArchiveShards:   DefaultArchiveShards,
 		ArchiveWindow:   DefaultArchiveWindow,
+		AckExtension:    DefaultAckExtension,
 		Recover:         true,
 	}
 }
@@ -132,6 +139,11 @@ func (c Config) Validate() error {
 	}
 	if c.ArchiveWindow < time.Second || c.ArchiveWindow > time.Hour {
 		add("--archive_window=%v must be between 1s and 1h", c.ArchiveWindow)
+	}
+	if c.AckExtension < 10*time.Second || c.AckExtension > 10*time.Minute {
+		add("--ack_extension=%v must be between 10s and 10m (Pub/Sub's bounds)", c.AckExtension)
+	} else if c.AckExtension < 2*c.ArchiveWindow+10*time.Second {
+		add("--ack_extension=%v must be at least twice --archive_window=%v plus 10s: a message is acknowledged once its archive window is written", c.AckExtension, c.ArchiveWindow)
 	}
 	if err := c.prismSafe(); err != nil {
 		errs = append(errs, err)

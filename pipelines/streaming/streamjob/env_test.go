@@ -93,6 +93,8 @@ func (e *env) config(runID string) Config {
 	cfg.ReadShards = 1
 	cfg.ArchiveWindow = 5 * time.Second
 	cfg.StopAfterIdle = 8 * time.Second
+	// A killed run's messages come back after this.
+	cfg.AckExtension = 20 * time.Second
 	cfg.RunID = runID
 	return cfg
 }

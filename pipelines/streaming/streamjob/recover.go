@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"cloud.google.com/go/bigquery"
@@ -72,25 +73,25 @@ type recoverFn struct {
 	Project, Dataset string
 	Floor            int64
 
-	read beam.Counter
+	recovered beam.Counter
 }
 
 func (fn *recoverFn) Setup() {
-	fn.read = beam.NewCounter("railyard", "recovered_events")
+	fn.recovered = beam.NewCounter("railyard", "recovered_events")
 }
 
 // recoveredRow holds the columns the aggregations read.
 type recoveredRow struct {
-	EventID    string              `bigquery:"event_id"`
-	EventType  string              `bigquery:"event_type"`
-	EventTime  time.Time           `bigquery:"event_time"`
-	Source     string              `bigquery:"source"`
-	Platform   bigquery.NullString `bigquery:"platform"`
-	UserID     bigquery.NullString `bigquery:"user_id"`
-	Country    bigquery.NullString `bigquery:"country"`
+	EventID    string               `bigquery:"event_id"`
+	EventType  string               `bigquery:"event_type"`
+	EventTime  time.Time            `bigquery:"event_time"`
+	Source     string               `bigquery:"source"`
+	Platform   bigquery.NullString  `bigquery:"platform"`
+	UserID     bigquery.NullString  `bigquery:"user_id"`
+	Country    bigquery.NullString  `bigquery:"country"`
 	Value      bigquery.NullFloat64 `bigquery:"value"`
-	IngestTime time.Time           `bigquery:"ingest_time"`
-	MessageID  bigquery.NullString `bigquery:"message_id"`
+	IngestTime time.Time            `bigquery:"ingest_time"`
+	MessageID  bigquery.NullString  `bigquery:"message_id"`
 }
 
 func (fn *recoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(beam.EventTime, schemas.Event)) error {
@@ -99,6 +100,33 @@ func (fn *recoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(bea
 		return err
 	}
 	defer client.Close()
+	// A failed read is tried again from the start, a few times: what was
+	// emitted before it comes again, and dedup drops it (recovered events
+	// are never counted as duplicates).
+	delay := time.Second
+	for attempt := 1; ; attempt++ {
+		n, err := fn.read(ctx, client, emit)
+		fn.recovered.Inc(ctx, n)
+		if err == nil {
+			return nil
+		}
+		if attempt == recoverAttempts || ctx.Err() != nil {
+			return fmt.Errorf("recover the open windows from %s (attempt %d): %w", schemas.TableEventsSpeed, attempt, err)
+		}
+		slog.WarnContext(ctx, "recovering the open windows failed; trying again", "attempt", attempt, "error", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+		delay *= 2
+	}
+}
+
+// recoverAttempts bounds the tries of the recovery read.
+const recoverAttempts = 5
+
+// read runs the recovery query and emits its events; it returns how many.
+func (fn *recoverFn) read(ctx context.Context, client *bigquery.Client, emit func(beam.EventTime, schemas.Event)) (int64, error) {
 	q := client.Query(fmt.Sprintf(`SELECT event_id, event_type, event_time, source, platform, user_id, country, value, ingest_time, message_id
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingest_time, message_id) AS arrival
@@ -109,24 +137,22 @@ WHERE arrival = 1`, fn.Project, fn.Dataset, schemas.TableEventsSpeed))
 	q.Parameters = []bigquery.QueryParameter{{Name: "floor", Value: time.UnixMicro(fn.Floor).UTC()}}
 	it, err := q.Read(ctx)
 	if err != nil {
-		return fmt.Errorf("recover the open windows from %s: %w", schemas.TableEventsSpeed, err)
+		return 0, err
 	}
 	n := int64(0)
 	for {
 		var r recoveredRow
 		err := it.Next(&r)
 		if errors.Is(err, iterator.Done) {
-			break
+			return n, nil
 		}
 		if err != nil {
-			return fmt.Errorf("recover the open windows from %s: %w", schemas.TableEventsSpeed, err)
+			return n, err
 		}
 		ev := r.event()
 		emit(mtime.FromMilliseconds(ev.EventTime/1000), ev)
 		n++
 	}
-	fn.read.Inc(ctx, n)
-	return nil
 }
 
 func (r recoveredRow) event() schemas.Event {

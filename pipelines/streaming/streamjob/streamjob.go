@@ -35,6 +35,7 @@ func (c Config) read() pubsubio.Config {
 		StopAfterIdle:      c.StopAfterIdle,
 		MaxWatermarkSpeed:  c.watermarkSpeed(),
 		AckMode:            pubsubio.AckModeFor(c.Runner),
+		AckExtension:       c.AckExtension,
 	}
 }
 

@@ -2,10 +2,13 @@ package streamjob
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,24 +196,30 @@ func TestStreamingKillAndRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a streaming job twice for about a minute")
 	}
+	bin := buildStreaming(t)
 	e := startEnv(t, "stream_restart")
 	msgs := live(1500, 50, 2)
 	tr := truthOf(t, msgs)
 	from := time.UnixMicro(msgs[0].PublishTime).Add(-3 * time.Minute)
 	sent := e.publishPaced(t, msgs)
 
-	// The first run is cancelled mid-stream: Prism drops everything in
-	// flight, as a killed process would.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	first, err := Run(ctx, e.config("stream-first"))
-	if err == nil {
-		t.Fatal("the first run ended by itself; it was meant to be cut short")
+	// The first run is a process of its own, killed mid-stream: every
+	// element in flight is lost with it.
+	cmd := exec.Command(bin, e.flags("stream-first")...)
+	cmd.Env = os.Environ() // the emulators' variables, set by startEnv
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "context") {
-		t.Logf("the first run ended with: %v", err)
+	time.Sleep(25 * time.Second)
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill the first run: %v", err)
 	}
-	c1 := counters(first)
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("the first run ended by itself before it was killed:\n%s", logs.String())
+	}
 	sent()
 	acked := 0
 	for _, m := range e.ps.Server.Messages() {
@@ -218,17 +227,21 @@ func TestStreamingKillAndRestart(t *testing.T) {
 			acked++
 		}
 	}
-	t.Logf("first run: %d of %d messages acknowledged before it was cut short", acked, len(msgs))
+	t.Logf("first run: %d of %d messages acknowledged before it was killed", acked, len(msgs))
 	if acked == 0 || acked == len(msgs) {
-		t.Errorf("the first run acknowledged %d of %d messages: the cut did not fall mid-stream", acked, len(msgs))
+		t.Errorf("the first run acknowledged %d of %d messages: the kill did not fall mid-stream", acked, len(msgs))
 	}
 
-	second, err := Run(context.Background(), e.config("stream-second"))
+	// The second run outlasts the first one's leases, so the messages it
+	// read and never acknowledged come back.
+	cfg := e.config("stream-second")
+	cfg.StopAfterIdle = cfg.AckExtension + 5*time.Second
+	second, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
 	c2 := counters(second)
-	t.Logf("first run counters: %v\nsecond run counters: %v", c1, c2)
+	t.Logf("second run counters: %v", c2)
 	if c2["recovered_events"] == 0 {
 		t.Error("the second run recovered no event of the first run's open windows")
 	}
@@ -245,4 +258,25 @@ func TestStreamingKillAndRestart(t *testing.T) {
 	t.Run("final panes equal the batch job's metrics over the archive", func(t *testing.T) {
 		checkParity(t, e, msgs, tr, speedMetrics, from)
 	})
+}
+
+// buildStreaming builds the streaming job's command.
+func buildStreaming(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "streaming")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/railyard/railyard/pipelines/streaming").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./pipelines/streaming: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// flags are the command line of e.config(runID).
+func (e *env) flags(runID string) []string {
+	c := e.config(runID)
+	return []string{
+		"--project=" + c.Project, "--dataset=" + c.Dataset, "--subscription=" + c.Subscription, "--lake=" + c.Lake,
+		"--read_shards=" + fmt.Sprint(c.ReadShards), "--archive_window=" + c.ArchiveWindow.String(),
+		"--stop_after_idle=" + c.StopAfterIdle.String(), "--ack_extension=" + c.AckExtension.String(), "--run_id=" + runID,
+	}
 }
