@@ -95,6 +95,13 @@ var subscriptionPattern = regexp.MustCompile(`^projects/[^/]+/subscriptions/[^/]
 const (
 	prismLatenessFactor = 10
 	minPrismLateness    = 30 * time.Second
+	// minPrismIdleFirings is how many early-firing delays the job must
+	// stay idle before it stops: when it stops, the watermark jumps to the
+	// end of time and every window is collected at once, so the early
+	// firings of the last events must have run by then, however far
+	// behind a busy runner is. Three delays were not enough on 2 busy
+	// cores (TestPrismEarlyFiringCrash).
+	minPrismIdleFirings = 10
 )
 
 // Validate checks the configuration and returns every problem, joined,
@@ -175,8 +182,8 @@ func (c Config) prismSafe() error {
 		errs = append(errs, fmt.Errorf("--allowed_lateness=%v is too short for --early_firing=%v on Prism: it must be at least %v "+
 			"(Prism v2.77.0 fails the job when a window closes while an early firing is pending); raise it or set --early_firing=0", c.AllowedLateness, c.EarlyFiring, need))
 	}
-	if c.StopAfterIdle > 0 && c.StopAfterIdle < 3*c.EarlyFiring {
-		errs = append(errs, fmt.Errorf("--stop_after_idle=%v must be at least 3 × --early_firing=%v on Prism, so no early firing is pending when the job ends", c.StopAfterIdle, c.EarlyFiring))
+	if c.StopAfterIdle > 0 && c.StopAfterIdle < minPrismIdleFirings*c.EarlyFiring {
+		errs = append(errs, fmt.Errorf("--stop_after_idle=%v must be at least %d × --early_firing=%v on Prism, so no early firing is pending when the job ends", c.StopAfterIdle, minPrismIdleFirings, c.EarlyFiring))
 	}
 	return errors.Join(errs...)
 }

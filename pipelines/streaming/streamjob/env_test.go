@@ -92,7 +92,7 @@ func (e *env) config(runID string) Config {
 	cfg.Lake = e.lake
 	cfg.ReadShards = 1
 	cfg.ArchiveWindow = 5 * time.Second
-	cfg.StopAfterIdle = 8 * time.Second
+	cfg.StopAfterIdle = 10 * time.Second
 	// A killed run's messages come back after this.
 	cfg.AckExtension = 20 * time.Second
 	cfg.RunID = runID
