@@ -1,0 +1,55 @@
+package streamjob
+
+import (
+	"context"
+	"flag"
+	"testing"
+	"time"
+)
+
+var (
+	soak     = flag.Duration("soak", 0, "run TestStreamingSoak for this long (at least 10m to prove the job's Prism configuration); 0 skips it")
+	soakRate = flag.Int("soak_rate", 300, "messages a second TestStreamingSoak publishes")
+)
+
+// TestStreamingSoak runs the streaming job with its default windowing
+// (1 s early firings, 2 minutes of allowed lateness, one-minute windows
+// collected every minute from the third on) against a live stream for
+// -soak, and checks it neither fails (Prism's early-firing crash, see
+// TestPrismEarlyFiringCrash) nor loses or doubles a record:
+//
+//	go test ./pipelines/streaming/streamjob -run TestStreamingSoak -soak=10m -timeout=30m -v
+func TestStreamingSoak(t *testing.T) {
+	if *soak == 0 {
+		t.Skip("a soak run; give -soak=10m")
+	}
+	e := startEnv(t, "stream_soak")
+	msgs := live(int(soak.Seconds())*(*soakRate), *soakRate, 3)
+	tr := truthOf(t, msgs)
+	sent := e.publishPaced(t, msgs)
+	cfg := e.config("stream-soak")
+	cfg.ReadShards = DefaultReadShards
+	cfg.ArchiveWindow = DefaultArchiveWindow
+	cfg.AckExtension = DefaultAckExtension
+	start := time.Now()
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("the streaming job failed after %v: %v", time.Since(start).Round(time.Second), err)
+	}
+	s := sent()
+	c := counters(res)
+	t.Logf("ran %v; %d messages at %d/s, publisher at most %v behind; counters: %v",
+		time.Since(start).Round(time.Second), len(msgs), *soakRate, s.Behind, c)
+	if c["records_in"] != int64(len(msgs)) {
+		t.Errorf("records_in = %d, want the %d messages published", c["records_in"], len(msgs))
+	}
+	if got, want := c["rows_written_events_speed"]+c["duplicates"]+c["dead_letters"], c["records_in"]; got != want {
+		t.Errorf("events written + duplicates + dead letters = %d, want records_in %d", got, want)
+	}
+	if got := c["rows_written_events_speed"]; got < int64(len(tr.events)) {
+		t.Errorf("rows_written_events_speed = %d, want at least the %d unique events", got, len(tr.events))
+	}
+	if c["pubsub_acks"] < int64(len(msgs)) {
+		t.Errorf("pubsub_acks = %d, want every one of the %d messages", c["pubsub_acks"], len(msgs))
+	}
+}

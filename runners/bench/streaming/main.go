@@ -1,0 +1,211 @@
+// Command streaming measures the streaming job end to end on this
+// machine: it publishes a live stream to pstest at a target rate, runs
+// the streaming job on Prism into the BigQuery emulator (and the lake into
+// fake-gcs-server), and reports the sustained events/s and the
+// event→row-visible latency, with the machine it ran on.
+//
+//	go run ./runners/bench/streaming --events=100000 --rate=20000
+//
+// Latency is read from the row count of events_speed, polled every
+// --poll: when the count reaches k, the k-th unique event published has
+// (in publish order, roughly) become visible. Its publish time is known,
+// so each poll gives one latency sample.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/pubsub/v2"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"google.golang.org/api/iterator"
+
+	"github.com/railyard/railyard/pipelines/config"
+	"github.com/railyard/railyard/pipelines/streaming/streamjob"
+	"github.com/railyard/railyard/runners/emulators"
+	"github.com/railyard/railyard/runners/publish"
+	"github.com/railyard/railyard/runners/sample"
+	"github.com/railyard/railyard/transforms/bqsink"
+)
+
+var (
+	events = flag.Int("events", 100_000, "How many messages to publish.")
+	rate   = flag.Int("rate", 20_000, "Target publish rate, messages a second.")
+	shards = flag.Int("read_shards", streamjob.DefaultReadShards, "Pull loops of the streaming job.")
+	poll   = flag.Duration("poll", 250*time.Millisecond, "How often to count the rows of events_speed.")
+)
+
+const project = "railyard-bench"
+
+func main() {
+	flag.Parse()
+	beam.Init()
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	if err := run(context.Background()); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) (err error) {
+	gcs, err := emulators.StartStorage()
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, gcs.Close()) }()
+	ps := emulators.StartPubSub()
+	defer ps.Close()
+	bq, err := emulators.StartBigQuery(ctx, project)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, bq.Close()) }()
+	for _, env := range []map[string]string{gcs.Env(), ps.Env(), bq.Env()} {
+		for k, v := range env {
+			os.Setenv(k, v)
+		}
+	}
+	gcs.CreateBucket("lake")
+	pub, err := pubsub.NewClient(ctx, project)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	topic, sub := "projects/"+project+"/topics/events", "projects/"+project+"/subscriptions/railyard-speed"
+	if err := publish.Setup(ctx, pub, topic, sub); err != nil {
+		return err
+	}
+	client, err := bqsink.NewClient(ctx, project)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	var msgs []sample.Message
+	unique := 0
+	for m := range sample.Live(sample.LiveConfig{Seed: 1, Start: time.Now(), Rate: *rate, LateShare: -1}, *events) {
+		msgs = append(msgs, m)
+		if m.Kind == sample.KindEvent {
+			unique++
+		}
+	}
+	cfg := streamjob.DefaultConfig()
+	cfg.Destination = config.Destination{Project: project, Dataset: "bench"}
+	cfg.Subscription, cfg.Lake = sub, "gs://lake"
+	cfg.ReadShards = *shards
+	cfg.StopAfterIdle = 10 * time.Second
+	cfg.RunID = "bench"
+
+	type done struct {
+		res beam.PipelineResult
+		err error
+	}
+	jobDone := make(chan done, 1)
+	go func() {
+		res, err := streamjob.Run(ctx, cfg)
+		jobDone <- done{res, err}
+	}()
+	// Let the job start (tables, views, Prism) before the clock starts.
+	if err := waitForTable(ctx, client, "bench", "events_speed"); err != nil {
+		return err
+	}
+	time.Sleep(3 * time.Second)
+
+	start := time.Now()
+	pubDone := make(chan error, 1)
+	var sent publish.Sent
+	go func() {
+		var err error
+		sent, err = publish.Messages(ctx, pub, topic, msgs, true)
+		pubDone <- err
+	}()
+	// publishedAt[k] is when the k-th unique event was due to be published.
+	var publishedAt []time.Time
+	for _, m := range msgs {
+		if m.Kind == sample.KindEvent {
+			publishedAt = append(publishedAt, start.Add(time.Duration(m.PublishTime-msgs[0].PublishTime)*time.Microsecond))
+		}
+	}
+	var latencies []time.Duration
+	var lastVisible time.Time
+	for n := 0; n < unique; {
+		time.Sleep(*poll)
+		c, err := count(ctx, client, "bench", "events_speed")
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		if c > n {
+			lastVisible = now
+			latencies = append(latencies, now.Sub(publishedAt[min(c, unique)-1]))
+			n = c
+		}
+		select {
+		case d := <-jobDone:
+			return fmt.Errorf("the job ended before every event was visible (%d of %d): %v", n, unique, d.err)
+		default:
+		}
+		if time.Since(start) > 10*time.Minute {
+			return fmt.Errorf("gave up after 10 minutes: %d of %d events visible", n, unique)
+		}
+	}
+	if err := <-pubDone; err != nil {
+		return err
+	}
+	publishTook := time.Duration(msgs[len(msgs)-1].PublishTime-msgs[0].PublishTime) * time.Microsecond
+	d := <-jobDone
+	if d.err != nil {
+		return d.err
+	}
+	took := lastVisible.Sub(start)
+	slices.Sort(latencies)
+	host, _ := os.Hostname()
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "machine\t%s, %d cores, %s/%s, %s\n", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(tw, "messages published\t%d at a target of %d/s over %v (publisher at most %v behind)\n", len(msgs), *rate, publishTook.Round(time.Millisecond), sent.Behind.Round(time.Millisecond))
+	fmt.Fprintf(tw, "unique events visible\t%d in %v\n", unique, took.Round(time.Millisecond))
+	fmt.Fprintf(tw, "sustained\t%.0f events/s (target rate %d/s: ratio %.2f)\n", float64(unique)/took.Seconds(), *rate, float64(unique)/took.Seconds()/float64(*rate))
+	fmt.Fprintf(tw, "event→row-visible latency\tp50 %v, p99 %v, max %v (%d samples, poll %v)\n",
+		pct(latencies, 0.50), pct(latencies, 0.99), latencies[len(latencies)-1].Round(time.Millisecond), len(latencies), *poll)
+	tw.Flush()
+	return nil
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))].Round(time.Millisecond)
+}
+
+func count(ctx context.Context, client *bigquery.Client, dataset, table string) (int, error) {
+	it, err := client.Query(fmt.Sprintf("SELECT COUNT(*) FROM `%s.%s.%s`", project, dataset, table)).Read(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var row []bigquery.Value
+	if err := it.Next(&row); err != nil && !errors.Is(err, iterator.Done) {
+		return 0, err
+	}
+	if len(row) == 0 {
+		return 0, nil
+	}
+	return strconv.Atoi(fmt.Sprint(row[0]))
+}
+
+func waitForTable(ctx context.Context, client *bigquery.Client, dataset, table string) error {
+	for range 600 {
+		if _, err := client.Dataset(dataset).Table(table).Metadata(ctx); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("table %s.%s did not appear", dataset, table)
+}
