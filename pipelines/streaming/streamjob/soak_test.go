@@ -3,6 +3,7 @@ package streamjob
 import (
 	"context"
 	"flag"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -43,13 +44,15 @@ func TestStreamingSoak(t *testing.T) {
 	if c["records_in"] != int64(len(msgs)) {
 		t.Errorf("records_in = %d, want the %d messages published", c["records_in"], len(msgs))
 	}
-	if got, want := c["rows_written_events_speed"]+c["duplicates"]+c["dead_letters"], c["records_in"]; got != want {
-		t.Errorf("events written + duplicates + dead letters = %d, want records_in %d", got, want)
+	// What landed, read back (the counters of the last bundles may be
+	// missing from the result Prism returns when the job stops idle).
+	if got := e.one(t, "SELECT COUNT(DISTINCT event_id) FROM {ds}.events_speed"); got != fmt.Sprint(len(tr.events)) {
+		t.Errorf("events_speed holds %s distinct events, want the %d unique events", got, len(tr.events))
 	}
-	if got := c["rows_written_events_speed"]; got < int64(len(tr.events)) {
-		t.Errorf("rows_written_events_speed = %d, want at least the %d unique events", got, len(tr.events))
-	}
-	if c["pubsub_acks"] < int64(len(msgs)) {
-		t.Errorf("pubsub_acks = %d, want every one of the %d messages", c["pubsub_acks"], len(msgs))
+	for _, m := range e.ps.Server.Messages() {
+		if m.Acks == 0 {
+			t.Errorf("message %s was never acknowledged", m.ID)
+			break
+		}
 	}
 }

