@@ -1,9 +1,14 @@
-// Command local runs Railyard on this machine with nothing but Go: it
-// starts the Cloud Storage and BigQuery emulators, loads the sample lake
-// from testdata/, runs the batch job on Prism, prints what landed in
-// BigQuery and the job's counters, and stops every emulator it started.
+// Command local runs Railyard's two layers on this machine with nothing but
+// Go: it starts the Pub/Sub, Cloud Storage and BigQuery emulators, loads
+// the sample lake from testdata/, publishes a live stream in real time
+// while the streaming job (speed layer) reads it on Prism, runs the batch
+// job (batch layer) over the whole lake (the history and what the stream
+// archived), then prints both jobs' counters with their reconciliation,
+// the streamed minutes as each layer counted them, and the serving views.
+// It stops every emulator it started, also on Ctrl-C; with --keep it
+// leaves them running and prints how to reach them until Ctrl-C.
 //
-//	go run ./runners/local
+//	go run ./runners/local [--keep] [--stream_messages=3000 --stream_rate=200]
 package main
 
 import (
@@ -12,105 +17,161 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
-	"cloud.google.com/go/bigquery"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"google.golang.org/api/iterator"
 
 	"github.com/railyard/railyard/pipelines/batch/batchjob"
 	"github.com/railyard/railyard/pipelines/config"
-	"github.com/railyard/railyard/runners/emulators"
-	"github.com/railyard/railyard/schemas"
-	"github.com/railyard/railyard/transforms/bqsink"
+	"github.com/railyard/railyard/pipelines/streaming/streamjob"
 )
 
-var (
-	sampleDir = flag.String("sample", "", "Lake folder to load (default: testdata/sample/lake of this checkout).")
-	project   = flag.String("emulator_project", "railyard-local", "Project id inside the emulators.")
-	dataset   = flag.String("dataset", "railyard", "BigQuery dataset to write.")
-	bucket    = flag.String("bucket", "railyard-lake", "Emulated Cloud Storage bucket for the lake.")
-	from      = flag.String("from", "2026-11-01", "First event day of the sample to process.")
-	to        = flag.String("to", "2026-11-02", "Last event day of the sample to process.")
+// options are the command's flags.
+type options struct {
+	sampleDir      string
+	project        string
+	dataset        string
+	bucket         string
+	streamMessages int
+	streamRate     int
+	stopAfterIdle  time.Duration
+	keep           bool
+}
+
+var opts options
+
+func init() {
+	flag.StringVar(&opts.sampleDir, "sample", "", "Lake folder to load as the history (default: testdata/sample/lake of this checkout).")
+	flag.StringVar(&opts.project, "emulator_project", "railyard-local", "Project id inside the emulators.")
+	flag.StringVar(&opts.dataset, "dataset", "railyard", "BigQuery dataset to write.")
+	flag.StringVar(&opts.bucket, "bucket", "railyard-lake", "Emulated Cloud Storage bucket for the lake.")
+	flag.IntVar(&opts.streamMessages, "stream_messages", 3000, "Messages of the live stream to publish (with duplicates, bad records and late events); 0 runs the batch layer only.")
+	flag.IntVar(&opts.streamRate, "stream_rate", 200, "Messages a second the stream is published at, in real time.")
+	flag.DurationVar(&opts.stopAfterIdle, "stop_after_idle", 10*time.Second, "The streaming job ends once the subscription has been idle this long and everything read is written (on Prism at least 10 early firings, 10s).")
+	flag.BoolVar(&opts.keep, "keep", false, "After the jobs, leave the emulators running, print their addresses and commands to query them, and wait for Ctrl-C.")
+}
+
+// Names inside the emulators.
+const (
+	topicName        = "events"
+	subscriptionName = "railyard-speed"
 )
+
+func (o options) topic() string { return "projects/" + o.project + "/topics/" + topicName }
+func (o options) subscription() string {
+	return "projects/" + o.project + "/subscriptions/" + subscriptionName
+}
+func (o options) lake() string { return "gs://" + o.bucket }
+func (o options) destination() config.Destination {
+	return config.Destination{Project: o.project, Dataset: o.dataset}
+}
+func (o options) streaming() bool { return o.streamMessages > 0 }
+
+// streamConfig is the streaming job of this run: the defaults, reading
+// the local subscription and archiving to the local lake, ending once idle.
+func (o options) streamConfig(runID string) streamjob.Config {
+	cfg := streamjob.DefaultConfig()
+	cfg.Destination = o.destination()
+	cfg.Subscription = o.subscription()
+	cfg.Lake = o.lake()
+	cfg.StopAfterIdle = o.stopAfterIdle
+	cfg.RunID = runID
+	return cfg
+}
+
+// batchConfig is one batch run over the lake's event days from..to.
+func (o options) batchConfig(runID, from, to string) batchjob.Config {
+	return batchjob.Config{
+		Destination: o.destination(),
+		Lake:        o.lake(), From: from, To: to,
+		SessionGap: batchjob.DefaultSessionGap,
+		RunID:      runID,
+	}
+}
+
+// jobFlags renames the jobs' flags in their validation messages to the
+// flags of this command that set them.
+var jobFlags = strings.NewReplacer("--project=", "--emulator_project=", "--lake=", "--bucket=")
+
+// validate checks the flags before anything starts and returns every
+// problem, each naming its flag. The jobs' own validation checks what
+// they will be given, so this command cannot drift from them.
+func (o options) validate() error {
+	var errs []error
+	if o.streamMessages < 0 || o.streamMessages > 1_000_000 {
+		errs = append(errs, fmt.Errorf("--stream_messages=%d must be between 0 (no stream) and 1,000,000", o.streamMessages))
+	}
+	if o.streaming() {
+		if o.streamRate < 1 || o.streamRate > 100_000 {
+			errs = append(errs, fmt.Errorf("--stream_rate=%d must be between 1 and 100,000 messages a second", o.streamRate))
+		}
+		if o.stopAfterIdle <= 0 {
+			errs = append(errs, fmt.Errorf("--stop_after_idle=%v must be positive: it is how the streaming job ends", o.stopAfterIdle))
+		} else if err := o.streamConfig("local-check").Validate(); err != nil {
+			errs = append(errs, errors.New(jobFlags.Replace(err.Error())))
+		}
+	}
+	if err := o.batchConfig("local-check", "2026-11-01", "2026-11-01").Validate(); err != nil {
+		errs = append(errs, errors.New(jobFlags.Replace(err.Error())))
+	}
+	return errors.Join(dedupErrors(errs)...)
+}
+
+// dedupErrors drops repeated messages: both jobs check the destination.
+func dedupErrors(errs []error) []error {
+	seen := map[string]bool{}
+	var out []error
+	for _, err := range errs {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !seen[line] {
+				seen[line] = true
+				out = append(out, errors.New(line))
+			}
+		}
+	}
+	return out
+}
 
 func main() {
 	flag.Parse()
 	beam.Init()
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	// Warnings and errors only on stderr; silenced once interrupted, when
+	// the jobs' goroutines only complain about the emulators going away.
+	var level slog.LevelVar
+	level.Set(slog.LevelWarn)
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &level})))
 
+	if err := opts.validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "local: %v\nRun with -help for the flags.\n", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Stdout); err != nil {
+	context.AfterFunc(ctx, func() {
+		level.Set(slog.LevelError + 100)
+		stop() // a second Ctrl-C ends the process at once; the BigQuery emulator dies with it
+	})
+
+	err := run(ctx, os.Stdout, opts)
+	switch {
+	case err == nil:
+		if opts.keep {
+			fmt.Println("Stopped the emulators; nothing is left running.")
+		}
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		fmt.Fprintln(os.Stderr, "local: interrupted; stopped the jobs and the emulators.")
+		os.Exit(130)
+	default:
 		fmt.Fprintf(os.Stderr, "local: %v\n", err)
-		stop()
 		os.Exit(1)
 	}
-}
-
-func run(ctx context.Context, out io.Writer) (err error) {
-	dir := *sampleDir
-	if dir == "" {
-		dir = defaultSampleDir()
-	}
-	if _, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("sample lake: %w (give --sample=DIR)", err)
-	}
-
-	fmt.Fprintln(out, "Starting emulators (Cloud Storage in-process, BigQuery as a child process; the first run builds it, which takes minutes)…")
-	gcs, err := emulators.StartStorage()
-	if err != nil {
-		return err
-	}
-	defer closeWith(&err, gcs.Close)
-	bq, err := emulators.StartBigQuery(ctx, *project)
-	if err != nil {
-		return err
-	}
-	defer closeWith(&err, bq.Close)
-	for _, env := range []map[string]string{gcs.Env(), bq.Env()} {
-		for k, v := range env {
-			os.Setenv(k, v)
-		}
-	}
-
-	gcs.CreateBucket(*bucket)
-	n, err := uploadLake(ctx, gcs, dir, *bucket)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "Loaded %d lake files from %s into gs://%s/raw/\n\n", n, dir, *bucket)
-
-	cfg := batchjob.Config{
-		Destination: config.Destination{Project: *project, Dataset: *dataset},
-		Lake:        "gs://" + *bucket, From: *from, To: *to,
-		SessionGap: batchjob.DefaultSessionGap,
-		RunID:      "local-" + time.Now().UTC().Format("20060102t150405"),
-	}
-	fmt.Fprintf(out, "Running the batch job on Prism over %s..%s…\n", *from, *to)
-	start := time.Now()
-	res, err := batchjob.Run(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "Batch job done in %s.\n\n", time.Since(start).Round(time.Millisecond))
-	printCounters(out, res)
-	return printLanded(ctx, out, cfg.Destination)
-}
-
-func closeWith(err *error, closeFn func() error) {
-	*err = errors.Join(*err, closeFn())
 }
 
 // defaultSampleDir is testdata/sample/lake of the checkout this file is in.
@@ -122,139 +183,73 @@ func defaultSampleDir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "sample", "lake")
 }
 
-func uploadLake(ctx context.Context, gcs *emulators.Storage, dir, bucket string) (int, error) {
-	client, err := gcs.Client(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		w := client.Bucket(bucket).Object(filepath.ToSlash(rel)).NewWriter(ctx)
-		if _, err := w.Write(data); err != nil {
-			w.Close()
-			return fmt.Errorf("upload %s: %w", rel, err)
-		}
-		if err := w.Close(); err != nil {
-			return fmt.Errorf("upload %s: %w", rel, err)
-		}
-		n++
-		return nil
-	})
-	return n, err
+func closeWith(err *error, closeFn func() error) {
+	*err = errors.Join(*err, closeFn())
 }
 
-func printCounters(out io.Writer, res beam.PipelineResult) {
-	counters := map[string]int64{}
-	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Key.Namespace == "railyard" {
-			counters[c.Key.Name] += c.Result()
-		}
+// run is the whole local run: emulators, history, speed layer, batch
+// layer, report, and with o.keep the wait for Ctrl-C.
+func run(ctx context.Context, out io.Writer, o options) (err error) {
+	dir := o.sampleDir
+	if dir == "" {
+		dir = defaultSampleDir()
 	}
-	fmt.Fprintln(out, "Job counters")
-	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	for _, name := range slices.Sorted(maps.Keys(counters)) {
-		fmt.Fprintf(tw, "  %s\t%d\n", name, counters[name])
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("sample lake: %w (give --sample=DIR)", err)
 	}
-	tw.Flush()
-	in, written := counters["lake_lines_read"], counters["rows_written_events_batch"]
-	dups, dead := counters["duplicates"], counters["rows_written_dead_letter"]
-	verdict := "reconciles"
-	if in != written+dups+dead {
-		verdict = "DOES NOT reconcile"
-	}
-	fmt.Fprintf(out, "\nRecords in %d = events written %d + duplicates %d + dead letters %d: %s.\n\n", in, written, dups, dead, verdict)
-}
+	p := newProgress(out)
 
-// printLanded queries what the job wrote, the way an analyst would.
-func printLanded(ctx context.Context, out io.Writer, dest config.Destination) error {
-	client, err := bqsink.NewClient(ctx, dest.Project)
+	// 1. Emulators, with this process pointed at them.
+	p.say("Starting the emulators (Pub/Sub and Cloud Storage in-process, BigQuery as a child process; its first run builds it, which takes minutes)…")
+	env, err := startEmulators(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer client.Close()
-	table := func(name string) string { return fmt.Sprintf("`%s.%s.%s`", dest.Project, dest.Dataset, name) }
+	defer closeWith(&err, env.Close)
 
-	var counts []string
-	for _, t := range schemas.Tables {
-		counts = append(counts, fmt.Sprintf("SELECT %q AS table_name, COUNT(*) AS row_count FROM %s", t.Name, table(t.Name)))
-	}
-	sections := []struct{ title, sql string }{
-		{"Rows per table", strings.Join(counts, " UNION ALL ") + " ORDER BY table_name"},
-		{"Busiest minutes (metrics_minute_batch)", "SELECT window_start, event_type, source, platform, country, events, users, value_sum FROM " +
-			table(schemas.TableMetricsMinuteBatch) + " ORDER BY events DESC, window_start, event_type, source LIMIT 8"},
-		{"Longest sessions (sessions_batch)", "SELECT user_id, session_start, duration_seconds, events, ARRAY_TO_STRING(sources, ',') AS sources FROM " +
-			table(schemas.TableSessionsBatch) + " ORDER BY duration_seconds DESC, user_id LIMIT 5"},
-		{"Dead letters by reason", "SELECT layer, stage, reason, COUNT(*) AS records FROM " + table(schemas.TableDeadLetter) +
-			" GROUP BY layer, stage, reason ORDER BY records DESC, reason"},
-	}
-	for _, sec := range sections {
-		if err := printQuery(ctx, out, client, sec.title, sec.sql); err != nil {
-			return fmt.Errorf("%s: %w", sec.title, err)
-		}
-	}
-	return nil
-}
-
-func printQuery(ctx context.Context, out io.Writer, client *bigquery.Client, title, sql string) error {
-	it, err := client.Query(sql).Read(ctx)
+	// 2. The history: the committed sample lake.
+	n, err := uploadLake(ctx, env.gcs, dir, o.bucket)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, title)
-	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	header := false
-	for {
-		var row map[string]bigquery.Value
-		err := it.Next(&row)
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
+	p.say("Loaded %d lake files from %s into %s/raw/ (the history).", n, dir, o.lake())
+
+	// 3. Speed layer: a live stream through the streaming job.
+	var speed *speedResult
+	if o.streaming() {
+		if speed, err = runSpeedLayer(ctx, p, env, o); err != nil {
 			return err
 		}
-		if !header {
-			for i, f := range it.Schema {
-				fmt.Fprintf(tw, "%s%s", sep(i), f.Name)
-			}
-			fmt.Fprintln(tw)
-			header = true
-		}
-		for i, f := range it.Schema {
-			fmt.Fprintf(tw, "%s%s", sep(i), formatValue(row[f.Name]))
-		}
-		fmt.Fprintln(tw)
 	}
-	tw.Flush()
+
+	// 4. Batch layer: the whole lake, history and archive.
+	batch, err := runBatchLayer(ctx, p, env, o)
+	if err != nil {
+		return err
+	}
+
+	// 5. What each layer did, and what the views serve.
 	fmt.Fprintln(out)
+	if speed != nil {
+		printCounters(out, "Streaming job counters (namespace railyard)", speed.counters)
+		r := reconcile(speedLayer, speed.counters)
+		fmt.Fprintf(out, "%s\n%s\n\n", r, landedCheck(r, speed.landed))
+	}
+	printCounters(out, fmt.Sprintf("Batch job counters (namespace railyard; %s)", batch.describe()), batch.counters)
+	printReconciliation(out, reconcile(batchLayer, batch.counters))
+	if speed != nil {
+		if err := printStreamedMinutes(ctx, out, env, o, speed); err != nil {
+			return err
+		}
+	}
+	if err := printViews(ctx, out, env.bqClient, o.destination(), batch); err != nil {
+		return err
+	}
+	p.say("Done in %s.", p.elapsed())
+
+	// 6. With --keep, leave everything up until Ctrl-C.
+	if o.keep {
+		return keepRunning(ctx, out, env, o, batch)
+	}
 	return nil
-}
-
-func sep(i int) string {
-	if i == 0 {
-		return "  "
-	}
-	return "\t"
-}
-
-func formatValue(v bigquery.Value) string {
-	switch x := v.(type) {
-	case nil:
-		return "NULL"
-	case time.Time:
-		return x.UTC().Format("2006-01-02 15:04:05")
-	case float64:
-		return fmt.Sprintf("%.2f", x)
-	}
-	return fmt.Sprint(v)
 }

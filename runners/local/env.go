@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/railyard/railyard/runners/emulators"
+	"github.com/railyard/railyard/runners/publish"
+	"github.com/railyard/railyard/transforms/bqsink"
+)
+
+// env is the run's emulators and the clients this command uses, with the
+// process's environment pointed at them for the jobs.
+type env struct {
+	gcs *emulators.Storage
+	ps  *emulators.PubSub
+	bq  *emulators.BigQuery
+
+	bqClient *bigquery.Client
+	psClient *pubsub.Client
+
+	closers []func() error // in the order they were opened
+}
+
+// startEmulators starts the three emulators, sets the standard variables,
+// and creates the lake bucket, the topic and the subscription.
+func startEmulators(ctx context.Context, o options) (e *env, err error) {
+	e = &env{}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, e.Close())
+		}
+	}()
+	if e.gcs, err = emulators.StartStorage(); err != nil {
+		return e, err
+	}
+	e.closers = append(e.closers, e.gcs.Close)
+	e.ps = emulators.StartPubSub()
+	e.closers = append(e.closers, e.ps.Close)
+	if e.bq, err = emulators.StartBigQuery(ctx, o.project); err != nil {
+		return e, err
+	}
+	e.closers = append(e.closers, e.bq.Close)
+	for k, v := range e.vars() {
+		if err := os.Setenv(k, v); err != nil {
+			return e, err
+		}
+	}
+
+	e.gcs.CreateBucket(o.bucket)
+	if e.psClient, err = pubsub.NewClient(ctx, o.project); err != nil {
+		return e, fmt.Errorf("pubsub client: %w", err)
+	}
+	e.closers = append(e.closers, e.psClient.Close)
+	if err := publish.Setup(ctx, e.psClient, o.topic(), o.subscription()); err != nil {
+		return e, err
+	}
+	if e.bqClient, err = bqsink.NewClient(ctx, o.project); err != nil {
+		return e, err
+	}
+	e.closers = append(e.closers, e.bqClient.Close)
+	return e, nil
+}
+
+// vars are the environment variables that point clients at the emulators.
+func (e *env) vars() map[string]string {
+	out := map[string]string{}
+	for _, m := range []map[string]string{e.ps.Env(), e.gcs.Env(), e.bq.Env()} {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Close closes the clients, then stops the emulators, the BigQuery
+// emulator's whole process group included.
+func (e *env) Close() error {
+	var err error
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		err = errors.Join(err, e.closers[i]())
+	}
+	e.closers = nil
+	return err
+}
+
+// uploadLake copies the lake folder dir into bucket, keeping its paths.
+func uploadLake(ctx context.Context, gcs *emulators.Storage, dir, bucket string) (int, error) {
+	client, err := gcs.Client(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		w := client.Bucket(bucket).Object(filepath.ToSlash(rel)).NewWriter(ctx)
+		if _, err := w.Write(data); err != nil {
+			w.Close()
+			return fmt.Errorf("upload %s: %w", rel, err)
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("upload %s: %w", rel, err)
+		}
+		n++
+		return nil
+	})
+	return n, err
+}
