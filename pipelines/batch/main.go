@@ -7,7 +7,8 @@
 //
 // --runner is prism by default; dataflow, flink and universal work as in
 // Beam. Emulators are reached through STORAGE_EMULATOR_HOST,
-// BIGQUERY_EMULATOR_HOST and BIGQUERY_STORAGE_EMULATOR_HOST.
+// BIGQUERY_EMULATOR_HOST and BIGQUERY_STORAGE_EMULATOR_HOST. The flags
+// are batchjob.RegisterFlags'.
 package main
 
 import (
@@ -16,7 +17,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
@@ -25,30 +29,16 @@ import (
 	"github.com/railyard/railyard/pipelines/config"
 )
 
-var (
-	input      = flag.String("input", "", "Lake files to read: comma-separated globs, local or gs:// (** recurses on gs://). Alternative to --lake with --from/--to.")
-	lakeRoot   = flag.String("lake", "", "The lake root, gs://BUCKET[/prefix]: with --from/--to, reads <lake>/raw/dt=DAY/ for each day.")
-	from       = flag.String("from", "", "First event day to (re)compute, YYYY-MM-DD (UTC), inclusive.")
-	to         = flag.String("to", "", "Last event day to (re)compute, YYYY-MM-DD (UTC), inclusive.")
-	dataset    = flag.String("dataset", "railyard", "BigQuery dataset to write.")
-	sessionGap = flag.Duration("session_gap", batchjob.DefaultSessionGap, "Inactivity that closes a user's session.")
-	runID      = flag.String("run_id", "", "Name of this run (default: batch-<UTC time>).")
-)
-
 func main() {
+	buildConfig := batchjob.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 	beam.Init() // a worker started by the runner does not return from here
 
-	cfg := batchjob.Config{
-		Destination: config.Destination{Project: projectFlag(), Dataset: *dataset},
-		Inputs:      config.SplitList(*input),
-		Lake:        *lakeRoot, From: *from, To: *to,
-		SessionGap: *sessionGap,
-		RunID:      *runID,
-		DryRun:     boolFlag("dry_run"),
-	}
-	if cfg.RunID == "" {
-		cfg.RunID = "batch-" + time.Now().UTC().Format("20060102t150405")
+	cfg := buildConfig()
+	// Beam also names its Dataflow runner DataflowRunner, the name a Flex
+	// Template launcher passes.
+	if strings.EqualFold(*runners.Runner, "DataflowRunner") {
+		*runners.Runner = "dataflow"
 	}
 	if err := config.ValidateRunner(*runners.Runner); err != nil {
 		fail(err)
@@ -61,22 +51,63 @@ func main() {
 	if boolFlag("async") || flagValue("template_location") != "" {
 		fail(fmt.Errorf("--async, --execute_async and --template_location are not supported: the batch job records its days as covered only after its pipeline has finished"))
 	}
+	if err := defaultWorkerBinary(); err != nil {
+		fail(err)
+	}
 	if _, err := batchjob.Run(context.Background(), cfg); err != nil {
 		slog.Error("batch job failed", "run_id", cfg.RunID, "error", err)
 		os.Exit(1)
 	}
 }
 
-// projectFlag reads --project, which Beam's Dataflow runner also defines.
-func projectFlag() string {
-	if f := flag.Lookup("project"); f != nil {
-		return f.Value.String()
+// defaultWorkerBinary names this binary as the Dataflow worker binary
+// when --worker_binary is not given and it can serve: Beam Go v2.77.0
+// never reuses the running binary and otherwise compiles one with the go
+// command, which a container (a Cloud Run job, a Flex Template launcher)
+// does not have. A static linux/amd64 build is its own worker. Tau T2A
+// machine types (--worker_machine_type=t2a-…) run linux/arm64 workers:
+// without a go command they need --worker_binary, an arm64 build.
+func defaultWorkerBinary() error {
+	if *runners.Runner != "dataflow" || flagValue("worker_binary") != "" {
+		return nil
 	}
-	return ""
+	machine := flagValue("worker_machine_type")
+	if machine == "" {
+		machine = flagValue("machine_type")
+	}
+	if strings.HasPrefix(machine, "t2a") {
+		if _, err := exec.LookPath("go"); err != nil {
+			return fmt.Errorf("--worker_machine_type=%s runs linux/arm64 workers and there is no go command to build one: give --worker_binary, a linux/arm64 build of this command", machine)
+		}
+		return nil // Beam cross-compiles for arm64
+	}
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" || !staticBuild() {
+		return nil // Beam cross-compiles for linux/amd64
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	return flag.Set("worker_binary", self)
 }
 
-// boolFlag reads a boolean flag that Beam may define: --dry_run comes
-// with Beam's Dataflow runner.
+// staticBuild reports whether this binary was built without cgo, so that
+// it runs in any Linux container.
+func staticBuild() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "CGO_ENABLED" {
+			return s.Value == "0"
+		}
+	}
+	return false
+}
+
+// boolFlag reads a boolean flag that Beam may define: --async comes with
+// Beam's job options.
 func boolFlag(name string) bool { return flagValue(name) == "true" }
 
 // flagValue reads a flag that Beam may define; "" when none does.

@@ -10,7 +10,9 @@
 // 0, the default, runs for ever. --runner is prism by default; dataflow,
 // flink and universal work as in Beam. Emulators are reached through
 // PUBSUB_EMULATOR_HOST, STORAGE_EMULATOR_HOST, BIGQUERY_EMULATOR_HOST and
-// BIGQUERY_STORAGE_EMULATOR_HOST.
+// BIGQUERY_STORAGE_EMULATOR_HOST. The flags are streamjob.RegisterFlags';
+// with Dataflow's --dry_run the job is translated and printed, and
+// nothing is called (streamjob.DryRun).
 package main
 
 import (
@@ -19,78 +21,97 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"syscall"
-	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 
 	"github.com/railyard/railyard/pipelines/streaming/streamjob"
 )
 
-var defaults = streamjob.DefaultConfig()
-
-var (
-	subscription       = flag.String("subscription", "", "Pub/Sub subscription to read: projects/PROJECT/subscriptions/NAME.")
-	lakeRoot           = flag.String("lake", "", "The lake root every raw message is archived under: gs://BUCKET[/prefix].")
-	dataset            = flag.String("dataset", defaults.Dataset, "BigQuery dataset to write.")
-	stopAfterIdle      = flag.Duration("stop_after_idle", 0, "End the job once the subscription has been idle this long and everything read is written (local runs and tests); 0 runs for ever.")
-	readShards         = flag.Int("read_shards", defaults.ReadShards, "How many pull loops read the subscription in parallel.")
-	timestampAttribute = flag.String("timestamp_attribute", "", "Message attribute holding the event time (RFC 3339 or epoch milliseconds) that drives the watermark; empty: the publish time.")
-	earlyFiring        = flag.Duration("early_firing", defaults.EarlyFiring, "How often an open window fires an early pane; 0 fires only on time and late.")
-	allowedLateness    = flag.Duration("allowed_lateness", defaults.AllowedLateness, "How long after its end a window still takes late events (a LATE pane); later events are counted and left to the batch layer.")
-	dedupHorizon       = flag.Duration("dedup_horizon", defaults.DedupHorizon, "How long in event time an event_id is remembered to drop its duplicates.")
-	sessionGap         = flag.Duration("session_gap", defaults.SessionGap, "Inactivity that closes a user's session.")
-	archiveShards      = flag.Int("archive_shards", defaults.ArchiveShards, "Files per lake hour folder and archive window.")
-	archiveWindow      = flag.Duration("archive_window", defaults.ArchiveWindow, "Window of ingest time per archive file; a message is acknowledged once its file is written.")
-	ackExtension       = flag.Duration("ack_extension", defaults.AckExtension, "How long each message read stays leased before Pub/Sub delivers it again: more than twice --archive_window; after a crash, unacknowledged messages come back after it (10s-10m).")
-	recoverOpen        = flag.Bool("recover", defaults.Recover, "At start, rebuild the windows and sessions an earlier run left open from events_speed.")
-	runID              = flag.String("run_id", "", "Name of this run in logs (default: stream-<UTC time>).")
-)
-
 func main() {
+	buildConfig := streamjob.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 	beam.Init() // a worker started by the runner does not return from here
 
-	cfg := streamjob.Config{
-		Destination:        defaults.Destination,
-		Runner:             *runners.Runner,
-		Subscription:       *subscription,
-		Lake:               *lakeRoot,
-		StopAfterIdle:      *stopAfterIdle,
-		ReadShards:         *readShards,
-		TimestampAttribute: *timestampAttribute,
-		EarlyFiring:        *earlyFiring,
-		AllowedLateness:    *allowedLateness,
-		DedupHorizon:       *dedupHorizon,
-		SessionGap:         *sessionGap,
-		ArchiveShards:      *archiveShards,
-		ArchiveWindow:      *archiveWindow,
-		AckExtension:       *ackExtension,
-		Recover:            *recoverOpen,
-		RunID:              *runID,
-	}
-	cfg.Project, cfg.Dataset = projectFlag(), *dataset
-	if cfg.RunID == "" {
-		cfg.RunID = "stream-" + time.Now().UTC().Format("20060102t150405")
-	}
+	cfg := buildConfig()
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(os.Stderr, "streaming: %v\nRun with -help for the flags.\n", err)
-		os.Exit(2)
+		fail(err)
+	}
+	if err := defaultWorkerBinary(cfg.Runner); err != nil {
+		fail(err)
+	}
+	run := streamjob.Run
+	if flagValue("dry_run") == "true" {
+		run = streamjob.DryRun
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := streamjob.Run(ctx, cfg); err != nil {
+	if _, err := run(ctx, cfg); err != nil {
 		slog.Error("streaming job failed", "run_id", cfg.RunID, "error", err)
 		os.Exit(1)
 	}
 }
 
-// projectFlag reads --project, which Beam's Dataflow runner also defines.
-func projectFlag() string {
-	if f := flag.Lookup("project"); f != nil {
+// defaultWorkerBinary names this binary as the Dataflow worker binary
+// when --worker_binary is not given and it can serve: Beam Go v2.77.0
+// never reuses the running binary and otherwise compiles one with the go
+// command, which a container (a Flex Template launcher) does not have. A
+// static linux/amd64 build is its own worker. Tau T2A machine types
+// (--worker_machine_type=t2a-…) run linux/arm64 workers: without a go
+// command they need --worker_binary, an arm64 build.
+func defaultWorkerBinary(runner string) error {
+	if runner != "dataflow" || flagValue("worker_binary") != "" {
+		return nil
+	}
+	machine := flagValue("worker_machine_type")
+	if machine == "" {
+		machine = flagValue("machine_type")
+	}
+	if strings.HasPrefix(machine, "t2a") {
+		if _, err := exec.LookPath("go"); err != nil {
+			return fmt.Errorf("--worker_machine_type=%s runs linux/arm64 workers and there is no go command to build one: give --worker_binary, a linux/arm64 build of this command", machine)
+		}
+		return nil // Beam cross-compiles for arm64
+	}
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" || !staticBuild() {
+		return nil // Beam cross-compiles for linux/amd64
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	return flag.Set("worker_binary", self)
+}
+
+// staticBuild reports whether this binary was built without cgo, so that
+// it runs in any Linux container.
+func staticBuild() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "CGO_ENABLED" {
+			return s.Value == "0"
+		}
+	}
+	return false
+}
+
+// flagValue reads a flag that Beam may define; "" when none does.
+func flagValue(name string) string {
+	if f := flag.Lookup(name); f != nil {
 		return f.Value.String()
 	}
 	return ""
+}
+
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "streaming: %v\nRun with -help for the flags.\n", err)
+	os.Exit(2)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,20 +22,32 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/graphx"
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	df "google.golang.org/api/dataflow/v1b3"
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/railyard/railyard/pipelines/batch/batchjob"
 	"github.com/railyard/railyard/pipelines/config"
+	"github.com/railyard/railyard/pipelines/streaming/streamjob"
 	"github.com/railyard/railyard/runners/emulators"
+	"github.com/railyard/railyard/transforms/pubsubio"
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	beam.Init() // Beam's runners refuse to run before it
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "railyard-dataflow-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	commands.dir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // The job the tests translate. Nothing of it exists: a dry run must not
@@ -46,30 +60,40 @@ const (
 	tempLocation    = "gs://" + bucket + "/tmp"
 	lakeRoot        = "gs://" + bucket
 	from, to        = "2026-11-01", "2026-11-02"
+	subscription    = "projects/" + project + "/subscriptions/railyard-events"
+	streamingJob    = "railyard-streaming"
 )
 
-// stepNames are the batch job's steps by the names users rely on: the
+// batchSteps are the batch job's steps by the names users rely on: the
 // names batchjob.Build gives them, which the Dataflow console shows and
 // its monitoring and alerting select steps by.
-var stepNames = []string{
-	"ReadLake", "DecodeEvents", "DedupEvents", "ComputeMetrics", "ComputeSessions",
+var batchSteps = []string{
+	"ReadLake", "DecodeEvents", "DedupEvents", "KeepCoveredDays", "ComputeMetrics",
+	"ComputeSessions", "KeepCoveredSessions", "WriteEvents", "WriteMetrics",
+	"WriteSessions", "WriteDeadLetters",
+}
+
+// streamingSteps are the streaming job's steps by the names streamjob.Build
+// gives them. Beyond the console and monitoring, a streaming update
+// (--update) matches the running job's steps to the new job's by these
+// names: renaming one needs --transform_name_mapping (README.md).
+var streamingSteps = []string{
+	"ReadPubSub", "ArchiveRaw", "DecodeEvents", "DedupEvents", "ThisRunOnly",
+	"OnTimeForMetrics", "ComputeMetrics", "OnTimeForSessions", "ComputeSessions",
 	"WriteEvents", "WriteMetrics", "WriteSessions", "WriteDeadLetters",
 }
+
+// streamingStepsNotOnDataflow are streaming steps that other runners run
+// and Dataflow must not: Dataflow's own Pub/Sub source acknowledges the
+// messages itself, on its durable commits.
+var streamingStepsNotOnDataflow = []string{"AckDurable", "AckMessages", "ReadPubSub/pubsubio.Read"}
 
 // TestBatchJobTranslatesForDataflow builds the batch job (batchjob.Build)
 // in this process and translates it with Beam's Dataflow runner and its
 // --dry_run flag, offline.
 func TestBatchJobTranslatesForDataflow(t *testing.T) {
 	stubs := goOffline(t)
-	for name, value := range map[string]string{
-		"dry_run":          "true",
-		"project":          project,
-		"region":           region,
-		"staging_location": stagingLocation,
-		"temp_location":    tempLocation,
-	} {
-		setFlag(t, name, value)
-	}
+	setDryRunFlags(t)
 	logged := captureBeamLog(t)
 
 	p, s := beam.NewPipelineWithRoot()
@@ -87,7 +111,7 @@ func TestBatchJobTranslatesForDataflow(t *testing.T) {
 	if _, err := beam.Run(ctx, "dataflow", p); err != nil {
 		t.Fatalf("dry run: %v", err)
 	}
-	checkTranslation(t, logged())
+	checkTranslation(t, logged(), batchTranslation)
 	stubs.checkNoCalls(t)
 }
 
@@ -100,37 +124,240 @@ func TestBatchCommandDryRun(t *testing.T) {
 		t.Skip("builds the batch command")
 	}
 	stubs := goOffline(t)
-	batch := goBuild(t, t.TempDir(), "batch", "./pipelines/batch")
+	batch := goBuild(t, "batch", "./pipelines/batch")
 
+	args := []string{
+		"--runner=dataflow", "--dry_run",
+		"--project=" + project, "--region=" + region,
+		"--staging_location=" + stagingLocation, "--temp_location=" + tempLocation,
+		"--lake=" + lakeRoot, "--from=" + from, "--to=" + to,
+	}
+	out, err := runCommand(t, batch, args...)
+	if err != nil {
+		stubs.checkNoCalls(t)
+		t.Fatalf("batch %s: %v\n%s", strings.Join(args, " "), err, lastLines(out, 20))
+	}
+	checkTranslation(t, logMessages(out), batchTranslation)
+	stubs.checkNoCalls(t)
+}
+
+// streamingConfig is the streaming job the tests translate, with the
+// flags' defaults.
+func streamingConfig() streamjob.Config {
+	cfg := streamjob.DefaultConfig()
+	cfg.Project, cfg.Runner = project, "dataflow"
+	cfg.Subscription, cfg.Lake, cfg.RunID = subscription, lakeRoot, "dry-run"
+	return cfg
+}
+
+// TestStreamingJobTranslatesForDataflow builds the streaming job
+// (streamjob.Build, as a first run's) in this process and translates it
+// with Beam's Dataflow runner and its --dry_run flag, offline.
+func TestStreamingJobTranslatesForDataflow(t *testing.T) {
+	stubs := goOffline(t)
+	setDryRunFlags(t)
+	setFlag(t, "job_name", streamingJob)
+	logged := captureBeamLog(t)
+
+	p, s := beam.NewPipelineWithRoot()
+	if err := streamjob.Build(s, streamingConfig(), 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if _, err := beam.Run(ctx, "dataflow", p); err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	_, model := checkTranslation(t, logged(), streamingTranslation)
+	t.Run("reads Pub/Sub with Dataflow's own source", func(t *testing.T) {
+		checkNativePubSubRead(t, model)
+	})
+	stubs.checkNoCalls(t)
+}
+
+// TestStreamingStepNamesForUpdate pins the streaming job's top-level
+// steps, by which a streaming update (--update) matches the running job's
+// steps to the new job's, in the two graphs the job has: a first run's,
+// and a recovering run's (a recovery floor, found in events_speed at
+// start, adds RecoverOpenWindows and a Flatten before DedupEvents, and the
+// dead letters' Flatten becomes Flatten'1). README.md lists them: change
+// both together.
+func TestStreamingStepNamesForUpdate(t *testing.T) {
+	firstRun := []string{
+		"ArchiveRaw", "ComputeMetrics", "ComputeSessions", "DecodeEvents", "DedupEvents", "Flatten",
+		"OnTimeForMetrics", "OnTimeForSessions", "ReadPubSub", "ThisRunOnly",
+		"WriteDeadLetters", "WriteEvents", "WriteMetrics", "WriteSessions",
+	}
+	recovering := append(slices.Clone(firstRun), "Flatten'1", "RecoverOpenWindows")
+	slices.Sort(recovering)
+	for _, tc := range []struct {
+		name  string
+		floor int64
+		want  []string
+	}{
+		{"of a first run", 0, firstRun},
+		{"of a recovering run", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).UnixMicro(), recovering},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, s := beam.NewPipelineWithRoot()
+			if err := streamjob.Build(s, streamingConfig(), tc.floor); err != nil {
+				t.Fatal(err)
+			}
+			edges, _, err := p.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			model, err := graphx.Marshal(edges, &graphx.Options{Environment: &pipepb.Environment{Urn: "beam:env:default:v1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, id := range model.GetRootTransformIds() {
+				got = append(got, model.GetComponents().GetTransforms()[id].GetUniqueName())
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("top-level steps %q, want %q (README.md, \"Update\")", got, tc.want)
+			}
+		})
+	}
+}
+
+// launcherFlags is the command line a Dataflow Flex Template launcher
+// gives the job's binary besides the template's parameters (the launcher
+// sorts them; here, for a test, without a network or service account):
+// it names Beam's runner DataflowRunner and, with --template_location,
+// has the binary write the job for the launcher to submit, not submit it.
+// Source: the Go launcher's command line as a Beam SDK's test reproduces
+// it; not observed here (README.md, "What is verified").
+func launcherFlags(jobName string) []string {
+	return []string{
+		"--job_name=" + jobName,
+		"--project=" + project,
+		"--region=" + region,
+		"--runner=DataflowRunner",
+		"--staging_location=" + stagingLocation,
+		"--temp_location=" + tempLocation,
+		"--template_location=" + stagingLocation + "/template_launches/dry-run/job_object",
+	}
+}
+
+// TestStreamingCommandDryRun runs the streaming command with the command
+// line a Flex Template launcher gives it, plus --dry_run, and checks that
+// it prints the streaming job and calls nothing: not BigQuery (no dataset,
+// tables or views are prepared, no recovery floor is read), not Pub/Sub,
+// and nothing outside this machine. The command is built as the Flex
+// Template image builds it (static, linux/amd64 where the test runs
+// there), so it names itself the worker binary.
+func TestStreamingCommandDryRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the streaming command")
+	}
+	stubs := goOffline(t)
+	streaming := goBuild(t, "streaming", "./pipelines/streaming", "CGO_ENABLED=0")
+
+	args := append(launcherFlags(streamingJob), "--dry_run",
+		"--subscription="+subscription, "--lake="+lakeRoot)
+	out, err := runCommand(t, streaming, args...)
+	if err != nil {
+		stubs.checkNoCalls(t)
+		t.Fatalf("streaming %s: %v\n%s", strings.Join(args, " "), err, lastLines(out, 20))
+	}
+	job, model := checkTranslation(t, logMessages(out), streamingTranslation)
+	t.Run("reads Pub/Sub with Dataflow's own source", func(t *testing.T) {
+		checkNativePubSubRead(t, model)
+	})
+	t.Run("names itself the worker binary", func(t *testing.T) {
+		if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+			t.Skipf("a %s/%s build is not a Dataflow worker", runtime.GOOS, runtime.GOARCH)
+		}
+		if got := pipelineOptions(t, job).Go.Flags.WorkerBinary; got != streaming {
+			t.Errorf("worker_binary %q, want the command itself, %s: Beam Go v2.77.0 would otherwise need the go command to build one", got, streaming)
+		}
+	})
+	stubs.checkNoCalls(t)
+}
+
+// TestBatchCommandRefusesAFlexTemplateLaunch checks that the batch command
+// stops, before any call, when a Flex Template launcher starts it: the
+// launcher has it write the job (--template_location) and expects it to
+// exit, but the batch job records its days as covered only once its
+// pipeline has finished. README.md says how the batch job runs instead.
+func TestBatchCommandRefusesAFlexTemplateLaunch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the batch command")
+	}
+	stubs := goOffline(t)
+	batch := goBuild(t, "batch", "./pipelines/batch")
+
+	args := append(launcherFlags("railyard-batch-dry-run"), "--lake="+lakeRoot, "--from="+from, "--to="+to)
+	out, err := runCommand(t, batch, args...)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("batch with a launcher's command line: %v, want exit status 2\n%s", err, lastLines(out, 20))
+	}
+	if want := "--template_location are not supported"; !strings.Contains(out, want) {
+		t.Errorf("the batch command said\n%s\nwant it to say %q", lastLines(out, 5), want)
+	}
+	stubs.checkNoCalls(t)
+}
+
+// runCommand runs a built command with args in a scratch TMPDIR and
+// returns what it printed.
+func runCommand(t *testing.T, bin string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, batch,
-		"--runner=dataflow", "--dry_run",
-		"--project="+project, "--region="+region,
-		"--staging_location="+stagingLocation, "--temp_location="+tempLocation,
-		"--lake="+lakeRoot, "--from="+from, "--to="+to,
-	)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	err := cmd.Run()
-	t.Logf("the dry run took %s", time.Since(start).Round(time.Millisecond))
-	if err != nil {
-		stubs.checkNoCalls(t)
-		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, lastLines(out.String(), 20))
+	t.Logf("%s took %s", filepath.Base(bin), time.Since(start).Round(time.Millisecond))
+	return out.String(), err
+}
+
+// setDryRunFlags sets Beam's flags for a dry run of the job in this
+// process, and --update (which -update of this package's golden test
+// also sets) to false.
+func setDryRunFlags(t *testing.T) {
+	t.Helper()
+	for name, value := range map[string]string{
+		"dry_run":          "true",
+		"update":           "false",
+		"project":          project,
+		"region":           region,
+		"staging_location": stagingLocation,
+		"temp_location":    tempLocation,
+	} {
+		setFlag(t, name, value)
 	}
-	checkTranslation(t, logMessages(out.String()))
-	stubs.checkNoCalls(t)
+}
+
+// translation is what a dry run must show of a job.
+type translation struct {
+	jobType string   // JOB_TYPE_BATCH or JOB_TYPE_STREAMING
+	jobName string   // the Dataflow job name; "" takes Beam's go-job-… name
+	steps   []string // steps that must be there, by unique name
+	absent  []string // steps that must not be there
+}
+
+var batchTranslation = translation{jobType: "JOB_TYPE_BATCH", steps: batchSteps}
+
+var streamingTranslation = translation{
+	jobType: "JOB_TYPE_STREAMING", jobName: streamingJob,
+	steps: streamingSteps, absent: streamingStepsNotOnDataflow,
 }
 
 // checkTranslation checks what a dry run logged: the Dataflow job and the
-// Beam pipeline it would submit. Beam Go submits to Dataflow's portable
-// job API: the job's steps list stays empty and the graph the console
-// shows comes from the pipeline, which Beam stages beside the job
-// (sdkPipelineOptions.options.pipelineUrl) and the dry run logs.
-func checkTranslation(t *testing.T, messages []string) {
+// Beam pipeline it would submit, and returns the pipeline. Beam Go submits
+// to Dataflow's portable job API: the job's steps list stays empty and the
+// graph the console shows comes from the pipeline, which Beam stages
+// beside the job (sdkPipelineOptions.options.pipelineUrl) and the dry run
+// logs.
+func checkTranslation(t *testing.T, messages []string, want translation) (*df.Job, *pipepb.Pipeline) {
 	t.Helper()
 	if !slices.Contains(messages, "Dry-run: not submitting job!") {
 		t.Fatalf("the output is not a dry run's: %d log messages, none says it does not submit", len(messages))
@@ -155,12 +382,15 @@ func checkTranslation(t *testing.T, messages []string) {
 		t.Fatalf("the dry run logged no Dataflow job (found: %t) or no pipeline (found: %t)", job != nil, model != nil)
 	}
 
-	t.Run("is a batch job of the project", func(t *testing.T) {
-		if job.Type != "JOB_TYPE_BATCH" {
-			t.Errorf("job type %q, want JOB_TYPE_BATCH", job.Type)
+	t.Run("is a job of the project, of the right type and name", func(t *testing.T) {
+		if job.Type != want.jobType {
+			t.Errorf("job type %q, want %s", job.Type, want.jobType)
 		}
 		if job.ProjectId != project {
 			t.Errorf("project %q, want %q", job.ProjectId, project)
+		}
+		if want.jobName != "" && job.Name != want.jobName {
+			t.Errorf("job name %q, want %q (what the alert policies select the job by)", job.Name, want.jobName)
 		}
 	})
 
@@ -172,20 +402,12 @@ func checkTranslation(t *testing.T, messages []string) {
 		if env.TempStoragePrefix != tempLocation {
 			t.Errorf("temp storage prefix %q, want %q", env.TempStoragePrefix, tempLocation)
 		}
-		var opts struct {
-			Options struct {
-				PipelineURL string `json:"pipelineUrl"`
-				Region      string `json:"region"`
-			} `json:"options"`
+		opts := pipelineOptions(t, job).Dataflow
+		if !strings.HasPrefix(opts.PipelineURL, stagingLocation+"/") {
+			t.Errorf("pipeline staged at %q, want under %s", opts.PipelineURL, stagingLocation)
 		}
-		if err := json.Unmarshal(env.SdkPipelineOptions, &opts); err != nil {
-			t.Fatalf("sdkPipelineOptions: %v", err)
-		}
-		if !strings.HasPrefix(opts.Options.PipelineURL, stagingLocation+"/") {
-			t.Errorf("pipeline staged at %q, want under %s", opts.Options.PipelineURL, stagingLocation)
-		}
-		if opts.Options.Region != region {
-			t.Errorf("region %q, want %q", opts.Options.Region, region)
+		if opts.Region != region {
+			t.Errorf("region %q, want %q", opts.Region, region)
 		}
 	})
 
@@ -194,23 +416,80 @@ func checkTranslation(t *testing.T, messages []string) {
 		for _, tr := range model.GetComponents().GetTransforms() {
 			names[tr.GetUniqueName()] = true
 		}
-		for _, want := range stepNames {
-			if !names[want] {
-				t.Errorf("no step named %s in the translated pipeline", want)
+		for _, step := range want.steps {
+			if !names[step] {
+				t.Errorf("no step named %s in the translated pipeline", step)
+			}
+		}
+		for _, step := range want.absent {
+			if names[step] {
+				t.Errorf("a step named %s is in the translated pipeline; it must not run on Dataflow", step)
 			}
 		}
 	})
+	return job, model
+}
+
+// options are the pipeline options a Dataflow job carries: Dataflow's
+// own, and the Go SDK's (every flag given on the command line).
+type options struct {
+	Dataflow struct {
+		PipelineURL string `json:"pipelineUrl"`
+		Region      string `json:"region"`
+	} `json:"options"`
+	Go struct {
+		Flags struct {
+			WorkerBinary string `json:"worker_binary"`
+		} `json:"options"`
+	} `json:"beam:option:go_options:v1"`
+}
+
+func pipelineOptions(t *testing.T, job *df.Job) options {
+	t.Helper()
+	var opts options
+	if err := json.Unmarshal(job.Environment.SdkPipelineOptions, &opts); err != nil {
+		t.Fatalf("sdkPipelineOptions: %v", err)
+	}
+	return opts
+}
+
+// checkNativePubSubRead checks that the pipeline reads the subscription
+// with Dataflow's own Pub/Sub source, the URN Beam's io/pubsubio.Read
+// emits, inside the ReadPubSub step.
+func checkNativePubSubRead(t *testing.T, model *pipepb.Pipeline) {
+	t.Helper()
+	var reads []string
+	for _, tr := range model.GetComponents().GetTransforms() {
+		if tr.GetSpec().GetUrn() != pubsubio.NativeReadURN {
+			continue
+		}
+		reads = append(reads, tr.GetUniqueName())
+		var payload pipepb.PubSubReadPayload
+		if err := proto.Unmarshal(tr.GetSpec().GetPayload(), &payload); err != nil {
+			t.Fatalf("%s: payload: %v", tr.GetUniqueName(), err)
+		}
+		if payload.GetSubscription() != subscription || !payload.GetWithAttributes() {
+			t.Errorf("%s reads %q with attributes %t, want %s with attributes", tr.GetUniqueName(), payload.GetSubscription(), payload.GetWithAttributes(), subscription)
+		}
+		if !strings.HasPrefix(tr.GetUniqueName(), "ReadPubSub/") {
+			t.Errorf("the Pub/Sub source is %s, want it inside the step ReadPubSub", tr.GetUniqueName())
+		}
+	}
+	if len(reads) != 1 {
+		t.Errorf("%d transforms of URN %s (%v), want exactly one: Dataflow's own Pub/Sub source", len(reads), pubsubio.NativeReadURN, reads)
+	}
 }
 
 // network records what reaches the services a dry run must not call.
 type network struct {
-	bigQuery, outside *recorder
+	bigQuery, pubSub, outside *recorder
 }
 
 // goOffline points this process (and so its children) at stand-ins: an
 // in-process Cloud Storage emulator for the staging bucket check Beam's
-// Dataflow runner makes, a recorder in place of BigQuery (REST and gRPC)
-// that refuses every call, and a recording HTTP proxy for everything else,
+// Dataflow runner makes, recorders in place of BigQuery (REST and gRPC)
+// and Pub/Sub (gRPC) that refuse every call, and a recording HTTP proxy
+// for everything else,
 // so that a call to the internet is caught rather than made. (A client that
 // ignores HTTPS_PROXY would still get out; Google's Go clients honour it.)
 func goOffline(t *testing.T) *network {
@@ -221,9 +500,14 @@ func goOffline(t *testing.T) *network {
 	}
 	t.Cleanup(func() { gcs.Close() })
 	gcs.CreateBucket(bucket)
-	n := &network{bigQuery: newRecorder(t, "BigQuery"), outside: newRecorder(t, "the internet (through HTTPS_PROXY)")}
+	n := &network{
+		bigQuery: newRecorder(t, "BigQuery"),
+		pubSub:   &recorder{name: "Pub/Sub"},
+		outside:  newRecorder(t, "the internet (through HTTPS_PROXY)"),
+	}
 	grpcAddr := n.bigQuery.listenRaw(t)
 	for k, v := range map[string]string{
+		"PUBSUB_EMULATOR_HOST":           n.pubSub.listenRaw(t),
 		"STORAGE_EMULATOR_HOST":          gcs.Host,
 		"BIGQUERY_EMULATOR_HOST":         n.bigQuery.host,
 		"BIGQUERY_STORAGE_EMULATOR_HOST": grpcAddr,
@@ -239,7 +523,7 @@ func goOffline(t *testing.T) *network {
 
 func (n *network) checkNoCalls(t *testing.T) {
 	t.Helper()
-	for _, r := range []*recorder{n.bigQuery, n.outside} {
+	for _, r := range []*recorder{n.bigQuery, n.pubSub, n.outside} {
 		if calls := r.calls(); len(calls) > 0 {
 			t.Errorf("the dry run called %s %d times, first %s", r.name, len(calls), calls[0])
 		}
@@ -376,25 +660,45 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// goBuild builds pkg, a path relative to the module root, into dir/name
-// with the go command on PATH, so the build cache is the developer's own.
-// A warm cache links in seconds; a cold one on a busy 2-core machine took
-// minutes here.
-func goBuild(t *testing.T, dir, name, pkg string) string {
+// commands are the commands the tests built, each once per test binary.
+var commands struct {
+	mu    sync.Mutex
+	dir   string
+	built map[string]string // by pkg and env
+}
+
+// goBuild builds pkg, a path relative to the module root, with the go
+// command on PATH and env added to this process's, so the build cache is
+// the developer's own, and returns the binary; a second call for the same
+// build returns the first's. A warm cache links in seconds; a cold one on
+// a busy 2-core machine took minutes here (CGO_ENABLED=0 is a cache of its
+// own where cgo is on by default: 15 minutes cold, on a loaded machine).
+func goBuild(t *testing.T, name, pkg string, env ...string) string {
 	t.Helper()
+	commands.mu.Lock()
+	defer commands.mu.Unlock()
+	key := strings.Join(append([]string{pkg}, env...), " ")
+	if bin, ok := commands.built[key]; ok {
+		return bin
+	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("build %s: %v", pkg, err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
 	defer cancel()
-	bin := filepath.Join(dir, name)
+	bin := filepath.Join(commands.dir, fmt.Sprintf("%s-%d", name, len(commands.built)))
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, pkg)
 	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
-	t.Logf("built %s in %s", pkg, time.Since(start).Round(time.Millisecond))
+	t.Logf("built %s in %s", key, time.Since(start).Round(time.Millisecond))
+	if commands.built == nil {
+		commands.built = map[string]string{}
+	}
+	commands.built[key] = bin
 	return bin
 }

@@ -1,0 +1,99 @@
+package streamjob
+
+import (
+	"context"
+	"flag"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+)
+
+// RegisterFlags defines the streaming command's own flags on fs, with the
+// names, defaults (DefaultConfig) and help texts of the command-line
+// contract, and returns a function that builds the run's Config from them
+// once fs is parsed.
+//
+// Beam defines --project and --runner on flag.CommandLine; the Config
+// reads them from fs where fs defines them, so on another FlagSet (a
+// generator of template parameters, a test) the Config has no project and
+// runs on Prism. Beam's DataflowRunner, the name a Flex Template launcher
+// passes, is dataflow. RunID defaults to stream-<UTC time>.
+func RegisterFlags(fs *flag.FlagSet) func() Config {
+	defaults := DefaultConfig()
+	subscription := fs.String("subscription", "", "Pub/Sub subscription to read: projects/PROJECT/subscriptions/NAME.")
+	lakeRoot := fs.String("lake", "", "The lake root every raw message is archived under: gs://BUCKET[/prefix].")
+	dataset := fs.String("dataset", defaults.Dataset, "BigQuery dataset to write.")
+	stopAfterIdle := fs.Duration("stop_after_idle", 0, "End the job once the subscription has been idle this long and everything read is written (local runs and tests); 0 runs for ever.")
+	readShards := fs.Int("read_shards", defaults.ReadShards, "How many pull loops read the subscription in parallel.")
+	timestampAttribute := fs.String("timestamp_attribute", "", "Message attribute holding the event time (RFC 3339 or epoch milliseconds) that drives the watermark; empty: the publish time.")
+	earlyFiring := fs.Duration("early_firing", defaults.EarlyFiring, "How often an open window fires an early pane; 0 fires only on time and late.")
+	allowedLateness := fs.Duration("allowed_lateness", defaults.AllowedLateness, "How long after its end a window still takes late events (a LATE pane); later events are counted and left to the batch layer.")
+	dedupHorizon := fs.Duration("dedup_horizon", defaults.DedupHorizon, "How long in event time an event_id is remembered to drop its duplicates.")
+	sessionGap := fs.Duration("session_gap", defaults.SessionGap, "Inactivity that closes a user's session.")
+	archiveShards := fs.Int("archive_shards", defaults.ArchiveShards, "Files per lake hour folder and archive window.")
+	archiveWindow := fs.Duration("archive_window", defaults.ArchiveWindow, "Window of ingest time per archive file; a message is acknowledged once its file is written.")
+	ackExtension := fs.Duration("ack_extension", defaults.AckExtension, "How long each message read stays leased before Pub/Sub delivers it again: more than twice --archive_window; after a crash, unacknowledged messages come back after it (10s-10m).")
+	recoverOpen := fs.Bool("recover", defaults.Recover, "At start, rebuild the windows and sessions an earlier run left open from events_speed.")
+	runID := fs.String("run_id", "", "Name of this run in logs (default: stream-<UTC time>).")
+
+	return func() Config {
+		cfg := Config{
+			Destination:        defaults.Destination,
+			Runner:             runnerName(flagValue(fs, "runner")),
+			Subscription:       *subscription,
+			Lake:               *lakeRoot,
+			StopAfterIdle:      *stopAfterIdle,
+			ReadShards:         *readShards,
+			TimestampAttribute: *timestampAttribute,
+			EarlyFiring:        *earlyFiring,
+			AllowedLateness:    *allowedLateness,
+			DedupHorizon:       *dedupHorizon,
+			SessionGap:         *sessionGap,
+			ArchiveShards:      *archiveShards,
+			ArchiveWindow:      *archiveWindow,
+			AckExtension:       *ackExtension,
+			Recover:            *recoverOpen,
+			RunID:              *runID,
+		}
+		cfg.Project, cfg.Dataset = flagValue(fs, "project"), *dataset
+		if cfg.RunID == "" {
+			cfg.RunID = "stream-" + time.Now().UTC().Format("20060102t150405")
+		}
+		return cfg
+	}
+}
+
+// runnerName is the --runner value as Railyard names runners: Beam also
+// registers its Dataflow runner as DataflowRunner.
+func runnerName(runner string) string {
+	if strings.EqualFold(runner, "DataflowRunner") {
+		return "dataflow"
+	}
+	return runner
+}
+
+// flagValue reads a flag of fs that Beam may define; "" when fs has none.
+func flagValue(fs *flag.FlagSet, name string) string {
+	if f := fs.Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+// DryRun builds the job and hands it to the runner of --runner, as Run
+// does, but calls nothing: no dataset, table or view is prepared and no
+// recovery floor is read, so the job is built as a first run's (Build
+// with recoverFrom 0). Dataflow's --dry_run then prints the job instead of
+// submitting it. The streaming command calls it under Beam's --dry_run.
+func DryRun(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p, s := beam.NewPipelineWithRoot()
+	if err := Build(s, cfg, 0); err != nil {
+		return nil, err
+	}
+	return beamx.RunWithMetrics(ctx, p)
+}
