@@ -182,6 +182,7 @@ func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("batch job %s: %w", cfg.RunID, err)
 	}
+	config.LogCounters(ctx, "batch", cfg.RunID, res)
 	// 7. Only now, with every partition written, do the covered days count
 	// as batch-complete: the views switch them to the batch rows.
 	_, days := cfg.globs()

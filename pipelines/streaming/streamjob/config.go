@@ -117,6 +117,8 @@ func (c Config) Validate() error {
 	}
 	if !subscriptionPattern.MatchString(c.Subscription) {
 		add("--subscription=%q must be a full name: projects/PROJECT/subscriptions/NAME", c.Subscription)
+	} else if err := c.read().Validate(); err != nil {
+		add("--subscription=%q: %v", c.Subscription, err)
 	}
 	if err := config.ValidateLake(c.Lake); err != nil {
 		errs = append(errs, err)

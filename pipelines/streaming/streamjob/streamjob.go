@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/filter"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
+	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/pipelines/serving"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/transforms/bqsink"
@@ -160,5 +161,6 @@ func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("streaming job %s: %w", cfg.RunID, err)
 	}
+	config.LogCounters(ctx, "streaming", cfg.RunID, res)
 	return res, nil
 }
