@@ -17,9 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -48,10 +45,10 @@ func main() {
 	}
 	// The run records its days as covered once its pipeline has finished,
 	// so the runner must wait for the job to end.
-	if boolFlag("async") || flagValue("template_location") != "" {
+	if boolFlag("async") || config.FlagValue("template_location") != "" {
 		fail(fmt.Errorf("--async, --execute_async and --template_location are not supported: the batch job records its days as covered only after its pipeline has finished"))
 	}
-	if err := defaultWorkerBinary(); err != nil {
+	if err := config.DefaultWorkerBinary(*runners.Runner); err != nil {
 		fail(err)
 	}
 	if _, err := batchjob.Run(context.Background(), cfg); err != nil {
@@ -60,63 +57,9 @@ func main() {
 	}
 }
 
-// defaultWorkerBinary names this binary as the Dataflow worker binary
-// when --worker_binary is not given and it can serve: Beam Go v2.77.0
-// never reuses the running binary and otherwise compiles one with the go
-// command, which a container (a Cloud Run job, a Flex Template launcher)
-// does not have. A static linux/amd64 build is its own worker. Tau T2A
-// machine types (--worker_machine_type=t2a-…) run linux/arm64 workers:
-// without a go command they need --worker_binary, an arm64 build.
-func defaultWorkerBinary() error {
-	if *runners.Runner != "dataflow" || flagValue("worker_binary") != "" {
-		return nil
-	}
-	machine := flagValue("worker_machine_type")
-	if machine == "" {
-		machine = flagValue("machine_type")
-	}
-	if strings.HasPrefix(machine, "t2a") {
-		if _, err := exec.LookPath("go"); err != nil {
-			return fmt.Errorf("--worker_machine_type=%s runs linux/arm64 workers and there is no go command to build one: give --worker_binary, a linux/arm64 build of this command", machine)
-		}
-		return nil // Beam cross-compiles for arm64
-	}
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" || !staticBuild() {
-		return nil // Beam cross-compiles for linux/amd64
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil
-	}
-	return flag.Set("worker_binary", self)
-}
-
-// staticBuild reports whether this binary was built without cgo, so that
-// it runs in any Linux container.
-func staticBuild() bool {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range info.Settings {
-		if s.Key == "CGO_ENABLED" {
-			return s.Value == "0"
-		}
-	}
-	return false
-}
-
 // boolFlag reads a boolean flag that Beam may define: --async comes with
 // Beam's job options.
-func boolFlag(name string) bool { return flagValue(name) == "true" }
-
-// flagValue reads a flag that Beam may define; "" when none does.
-func flagValue(name string) string {
-	if f := flag.Lookup(name); f != nil {
-		return f.Value.String()
-	}
-	return ""
-}
+func boolFlag(name string) bool { return config.FlagValue(name) == "true" }
 
 func fail(err error) {
 	fmt.Fprintf(os.Stderr, "batch: %v\nRun with -help for the flags.\n", err)

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/bqsink"
 )
 
 // EnsureViews creates every serving view of dataset, or brings an existing
@@ -193,4 +194,22 @@ func sameDescriptions(a, b bigquery.Schema) bool {
 func isStatus(err error, code int) bool {
 	var gerr *googleapi.Error
 	return errors.As(err, &gerr) && gerr.Code == code
+}
+
+// Prepare makes the dataset, its tables and the serving views ready for a
+// job (idempotently: creates what is missing, adds new columns) and
+// returns a BigQuery client for the job's own calls; the caller closes it.
+func Prepare(ctx context.Context, sink bqsink.Config) (*bigquery.Client, error) {
+	if err := bqsink.Ensure(ctx, sink); err != nil {
+		return nil, fmt.Errorf("prepare BigQuery dataset %s.%s: %w", sink.Project, sink.Dataset, err)
+	}
+	client, err := bqsink.NewClient(ctx, sink.Project)
+	if err != nil {
+		return nil, err
+	}
+	if err := EnsureViews(ctx, client, sink.Dataset); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("prepare the serving views of %s.%s: %w", sink.Project, sink.Dataset, err)
+	}
+	return client, nil
 }

@@ -21,15 +21,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
-	"strings"
 	"syscall"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/pipelines/streaming/streamjob"
 )
 
@@ -42,11 +39,11 @@ func main() {
 	if err := cfg.Validate(); err != nil {
 		fail(err)
 	}
-	if err := defaultWorkerBinary(cfg.Runner); err != nil {
+	if err := config.DefaultWorkerBinary(cfg.Runner); err != nil {
 		fail(err)
 	}
 	run := streamjob.Run
-	if flagValue("dry_run") == "true" {
+	if config.FlagValue("dry_run") == "true" {
 		run = streamjob.DryRun
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -55,60 +52,6 @@ func main() {
 		slog.Error("streaming job failed", "run_id", cfg.RunID, "error", err)
 		os.Exit(1)
 	}
-}
-
-// defaultWorkerBinary names this binary as the Dataflow worker binary
-// when --worker_binary is not given and it can serve: Beam Go v2.77.0
-// never reuses the running binary and otherwise compiles one with the go
-// command, which a container (a Flex Template launcher) does not have. A
-// static linux/amd64 build is its own worker. Tau T2A machine types
-// (--worker_machine_type=t2a-…) run linux/arm64 workers: without a go
-// command they need --worker_binary, an arm64 build.
-func defaultWorkerBinary(runner string) error {
-	if runner != "dataflow" || flagValue("worker_binary") != "" {
-		return nil
-	}
-	machine := flagValue("worker_machine_type")
-	if machine == "" {
-		machine = flagValue("machine_type")
-	}
-	if strings.HasPrefix(machine, "t2a") {
-		if _, err := exec.LookPath("go"); err != nil {
-			return fmt.Errorf("--worker_machine_type=%s runs linux/arm64 workers and there is no go command to build one: give --worker_binary, a linux/arm64 build of this command", machine)
-		}
-		return nil // Beam cross-compiles for arm64
-	}
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" || !staticBuild() {
-		return nil // Beam cross-compiles for linux/amd64
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil
-	}
-	return flag.Set("worker_binary", self)
-}
-
-// staticBuild reports whether this binary was built without cgo, so that
-// it runs in any Linux container.
-func staticBuild() bool {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range info.Settings {
-		if s.Key == "CGO_ENABLED" {
-			return s.Value == "0"
-		}
-	}
-	return false
-}
-
-// flagValue reads a flag that Beam may define; "" when none does.
-func flagValue(name string) string {
-	if f := flag.Lookup(name); f != nil {
-		return f.Value.String()
-	}
-	return ""
 }
 
 func fail(err error) {

@@ -134,17 +134,11 @@ func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := bqsink.Ensure(ctx, cfg.sink()); err != nil {
-		return nil, fmt.Errorf("prepare BigQuery dataset %s.%s: %w", cfg.Project, cfg.Dataset, err)
-	}
-	client, err := bqsink.NewClient(ctx, cfg.Project)
+	client, err := serving.Prepare(ctx, cfg.sink())
 	if err != nil {
 		return nil, err
 	}
 	defer client.Close()
-	if err := serving.EnsureViews(ctx, client, cfg.Dataset); err != nil {
-		return nil, fmt.Errorf("prepare the serving views of %s.%s: %w", cfg.Project, cfg.Dataset, err)
-	}
 	var floor int64
 	if cfg.Recover {
 		if floor, err = recoveryFloor(ctx, client, cfg); err != nil {
