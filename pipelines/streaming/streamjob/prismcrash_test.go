@@ -90,6 +90,7 @@ func TestPrismEarlyFiringCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two streaming pipelines for about a minute")
 	}
+	skipUnderRace(t)
 	safe := DefaultConfig()
 	safe.AllowedLateness = minPrismLateness
 	safe.EarlyFiring = time.Second

@@ -127,6 +127,7 @@ func TestStreamingEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a streaming job for about a minute")
 	}
+	skipUnderRace(t)
 	e := startEnv(t, "stream_e2e")
 	msgs := live(1200, 60, 1)
 	tr := truthOf(t, msgs)
@@ -197,6 +198,7 @@ func TestStreamingKillAndRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a streaming job twice for about a minute")
 	}
+	skipUnderRace(t)
 	bin := buildStreaming(t)
 	e := startEnv(t, "stream_restart")
 	msgs := live(1500, 50, 2)
