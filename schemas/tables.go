@@ -67,6 +67,17 @@ func LookupTable(name string) (Table, error) {
 	return Table{}, fmt.Errorf("schemas: no table %q", name)
 }
 
+// MustLookupTable is LookupTable for names fixed in code (the Table*
+// constants): it panics, while a pipeline is built, on a name that is not
+// a table.
+func MustLookupTable(name string) Table {
+	t, err := LookupTable(name)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
 // Schema returns the BigQuery schema of the table, derived from its row
 // type. Type names are GoogleSQL's (INT64, FLOAT64, BOOL), which both
 // BigQuery and its emulator accept for every statement.

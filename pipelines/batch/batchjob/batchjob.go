@@ -130,22 +130,14 @@ func Build(s beam.Scope, cfg Config) error {
 	}
 	// 5. Replace the covered day partitions of each batch table.
 	writeDead := []beam.PCollection{
-		bqsink.ReplacePartitions(s.Scope("WriteEvents"), sink, mustTable(schemas.TableEventsBatch), covered, days),
-		bqsink.ReplacePartitions(s.Scope("WriteMetrics"), sink, mustTable(schemas.TableMetricsMinuteBatch), perMinute, days),
-		bqsink.ReplacePartitions(s.Scope("WriteSessions"), sink, mustTable(schemas.TableSessionsBatch), perSession, days),
+		bqsink.ReplacePartitions(s.Scope("WriteEvents"), sink, schemas.MustLookupTable(schemas.TableEventsBatch), covered, days),
+		bqsink.ReplacePartitions(s.Scope("WriteMetrics"), sink, schemas.MustLookupTable(schemas.TableMetricsMinuteBatch), perMinute, days),
+		bqsink.ReplacePartitions(s.Scope("WriteSessions"), sink, schemas.MustLookupTable(schemas.TableSessionsBatch), perSession, days),
 	}
 	// 6. Dead letters of the files read replace those of earlier runs.
 	dead := beam.Flatten(s, append([]beam.PCollection{readDead, decodeDead}, writeDead...)...)
 	bqsink.ReplaceDeadLetters(s.Scope("WriteDeadLetters"), sink, dead, files)
 	return nil
-}
-
-func mustTable(name string) schemas.Table {
-	t, err := schemas.LookupTable(name)
-	if err != nil {
-		panic(err)
-	}
-	return t
 }
 
 // Run ensures the dataset and tables exist, then builds and runs the job

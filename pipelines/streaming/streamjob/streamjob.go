@@ -105,26 +105,18 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 		Gap: cfg.SessionGap, Trigger: cfg.sessionsTrigger(), AllowedLateness: cfg.AllowedLateness, Panes: sessions.Accumulating,
 	})
 	// 7. Append to the speed tables.
-	eventsWritten, eventsDead := bqsink.Stream(s.Scope("WriteEvents"), sink, mustTable(schemas.TableEventsSpeed), fresh)
-	_, metricsDead := bqsink.Stream(s.Scope("WriteMetrics"), sink, mustTable(schemas.TableMetricsMinuteSpeed), perMinute)
-	_, sessionsDead := bqsink.Stream(s.Scope("WriteSessions"), sink, mustTable(schemas.TableSessionsSpeed), perSession)
+	eventsWritten, eventsDead := bqsink.Stream(s.Scope("WriteEvents"), sink, schemas.MustLookupTable(schemas.TableEventsSpeed), fresh)
+	_, metricsDead := bqsink.Stream(s.Scope("WriteMetrics"), sink, schemas.MustLookupTable(schemas.TableMetricsMinuteSpeed), perMinute)
+	_, sessionsDead := bqsink.Stream(s.Scope("WriteSessions"), sink, schemas.MustLookupTable(schemas.TableSessionsSpeed), perSession)
 	// 8. Dead letters, including rows the tables refused.
 	dead := beam.Flatten(s, decodeDead, eventsDead, metricsDead, sessionsDead)
-	deadWritten, _ := bqsink.Stream(s.Scope("WriteDeadLetters"), sink, mustTable(schemas.TableDeadLetter), dead)
+	deadWritten, _ := bqsink.Stream(s.Scope("WriteDeadLetters"), sink, schemas.MustLookupTable(schemas.TableDeadLetter), dead)
 	// 9. Acknowledge each message once it is archived and settled.
 	if read.AckMode == pubsubio.AckDeferred {
 		acks := ackIDs(s.Scope("AckDurable"), archived, []beam.PCollection{eventsWritten, deadWritten}, dropped)
 		pubsubio.Ack(s.Scope("AckMessages"), read, acks)
 	}
 	return nil
-}
-
-func mustTable(name string) schemas.Table {
-	t, err := schemas.LookupTable(name)
-	if err != nil {
-		panic(err)
-	}
-	return t
 }
 
 // Run ensures the dataset, tables and views exist, finds what an earlier
