@@ -179,16 +179,15 @@ func TestStreamingJobTranslatesForDataflow(t *testing.T) {
 // steps, by which a streaming update (--update) matches the running job's
 // steps to the new job's, in the two graphs the job has: a first run's,
 // and a recovering run's (a recovery floor, found in events_speed at
-// start, adds RecoverOpenWindows and a Flatten before DedupEvents, and the
-// dead letters' Flatten becomes Flatten'1). README.md lists them: change
-// both together.
+// start, adds RecoverOpenWindows before DedupEvents). README.md lists
+// them: change both together.
 func TestStreamingStepNamesForUpdate(t *testing.T) {
 	firstRun := []string{
-		"ArchiveRaw", "ComputeMetrics", "ComputeSessions", "DecodeEvents", "DedupEvents", "Flatten",
+		"ArchiveRaw", "CollectDeadLetters", "ComputeMetrics", "ComputeSessions", "DecodeEvents", "DedupEvents",
 		"OnTimeForMetrics", "OnTimeForSessions", "ReadPubSub", "ThisRunOnly",
 		"WriteDeadLetters", "WriteEvents", "WriteMetrics", "WriteSessions",
 	}
-	recovering := append(slices.Clone(firstRun), "Flatten'1", "RecoverOpenWindows")
+	recovering := append(slices.Clone(firstRun), "RecoverOpenWindows")
 	slices.Sort(recovering)
 	for _, tc := range []struct {
 		name  string

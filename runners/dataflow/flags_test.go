@@ -27,7 +27,7 @@ func TestStreamingFlagsBuildTheConfig(t *testing.T) {
 		--subscription=projects/my-project/subscriptions/events --lake=gs://my-lake/railyard --dataset=rail
 		--stop_after_idle=1m --read_shards=7 --timestamp_attribute=ts --early_firing=2s
 		--allowed_lateness=3m --dedup_horizon=4h --session_gap=5m --archive_shards=6
-		--archive_window=2m --ack_extension=5m --recover=false --run_id=r1`))
+		--archive_window=2m --ack_deadline=30s --ack_extension=5m --recover=false --run_id=r1`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +45,7 @@ func TestStreamingFlagsBuildTheConfig(t *testing.T) {
 		SessionGap:         5 * time.Minute,
 		ArchiveShards:      6,
 		ArchiveWindow:      2 * time.Minute,
+		AckDeadline:        30 * time.Second,
 		AckExtension:       5 * time.Minute,
 		Recover:            false,
 		RunID:              "r1",

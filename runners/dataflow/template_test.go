@@ -151,6 +151,7 @@ var paramSpecs = map[string]paramSpec{
 	},
 	"stop_after_idle": {notParameter: "for local runs and tests: Dataflow's own Pub/Sub source never ends; stop the job with a drain"},
 	"read_shards":     {notParameter: "sizes Railyard's own Pub/Sub reader; on Dataflow, Dataflow's own source reads and scales itself"},
+	"ack_deadline":    {notParameter: "leases messages for Railyard's own Pub/Sub reader; Dataflow's own source leases and acknowledges them itself"},
 	"ack_extension":   {notParameter: "leases messages for Railyard's own Pub/Sub reader; Dataflow's own source leases and acknowledges them itself"},
 }
 

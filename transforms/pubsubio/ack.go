@@ -137,10 +137,10 @@ func (fn *readAckingFn) ProcessElement(ctx context.Context, we *watermarkEstimat
 }
 
 // readDeferredFn never acknowledges (AckDeferred): its Records carry
-// their ack ids, for Ack. It extends each pull's messages to
-// AckExtension (readFn.process), holds them while its part runs (a part
-// that fails gives them back at once), and lets go of them when the part
-// has emitted them.
+// their ack ids, for Ack. The worker's leaseBook keeps each pull's
+// messages leased until Ack acknowledges them (readFn.process); the
+// reader also holds them while its part runs (a part that fails gives
+// them back at once), and lets go of them when the part has emitted them.
 type readDeferredFn struct {
 	readFn
 }
@@ -219,6 +219,11 @@ func (fn *ackFn) FinishBundle(ctx context.Context) {
 		return
 	}
 	acked, err := fn.r.acknowledge(ctx, fn.ids)
+	if b := existingLeaseBook(fn.Cfg.Subscription); b != nil {
+		// Acked, or failed to be after retries: either way the lease
+		// need not be kept, and a failed one comes back sooner.
+		b.forget(fn.ids)
+	}
 	fn.acks.Inc(ctx, int64(acked))
 	if failed := len(fn.ids) - acked; failed > 0 {
 		fn.failures.Inc(ctx, int64(failed))

@@ -1,6 +1,7 @@
 package pubsubio
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -18,15 +19,19 @@ const (
 	DefaultMaxBundleMessages  = 10_000
 	DefaultMaxBundleDuration  = 2 * time.Second
 	DefaultIdleWatermarkLag   = 2 * time.Second
+	DefaultAckDeadline        = 60 * time.Second
 	DefaultAckExtension       = 600 * time.Second
 )
 
-// Bounds of Config.AckExtension: Pub/Sub's longest ack deadline, and its
-// shortest subscription ack deadline (ModifyAckDeadline takes less, but a
-// shorter extension would cut the subscription's own deadline short).
+// Bounds of Config.AckDeadline: Pub/Sub's shortest subscription ack
+// deadline (ModifyAckDeadline takes less, but a shorter lease would cut
+// the subscription's own deadline short) and its longest ack deadline.
+// Config.AckExtension runs from the shortest deadline to an hour, the
+// Pub/Sub client's own longest lease extension.
 const (
-	maxAckExtension = 600 * time.Second
-	minAckExtension = 10 * time.Second
+	minAckDeadline  = 10 * time.Second
+	maxAckDeadline  = 600 * time.Second
+	maxAckExtension = time.Hour
 )
 
 // maxShards is the most shards Validate allows.
@@ -64,13 +69,15 @@ const (
 	// AckDeferred leaves acknowledgement to the pipeline: the reader never
 	// acknowledges, it emits each Record with its AckID set, and the
 	// pipeline passes the ack ids to Ack once the message's effects are
-	// durable (archived, written). Right after each Pull the reader
-	// extends the pulled messages' ack deadline to Config.AckExtension,
-	// the time the pipeline has to do so; a message not acked by then
-	// comes back, and dedup removes it. If the extension fails, the reader
-	// logs it and goes on: the messages then come back after the
-	// subscription's own deadline. For the watermark, a message is done
-	// once emitted, as with AckAfterOutput.
+	// durable (archived, written). Right after each Pull the worker leases
+	// the pulled messages for Config.AckDeadline, and renews the lease
+	// every half of it until Ack acknowledges them or Config.AckExtension,
+	// the time the pipeline has to do so, has passed since the pull; a
+	// message not acked by then comes back, and dedup removes it. A worker
+	// that dies stops renewing, so its messages come back within
+	// AckDeadline. If a lease request fails, the worker logs it and goes
+	// on: the messages may then come back early. For the watermark, a
+	// message is done once emitted, as with AckAfterOutput.
 	AckDeferred
 )
 
@@ -170,10 +177,15 @@ type Config struct {
 	// AckMode says when messages are acknowledged; ReadFor sets it from the
 	// runner with AckModeFor. The zero value is AckOnCommit.
 	AckMode AckMode
-	// AckExtension is the ack deadline AckDeferred gives each message right
-	// after its Pull: how long the pipeline has to make it durable and ack
-	// it before Pub/Sub delivers it again (default and most 600s, Pub/Sub's
-	// limit; at least 10s). Other modes ignore it.
+	// AckDeadline is the lease AckDeferred sets on each message right
+	// after its Pull and renews every half of it while the message is not
+	// acknowledged: how soon a crashed worker's messages come back
+	// (default 60s; 10s to 600s, Pub/Sub's limits). Other modes ignore it.
+	AckDeadline time.Duration
+	// AckExtension is how long AckDeferred keeps renewing a message's
+	// lease from its Pull: the time the pipeline has to make it durable
+	// and ack it before Pub/Sub delivers it again (default 600s; from
+	// AckDeadline to an hour). Other modes ignore it.
 	AckExtension time.Duration
 }
 
@@ -239,14 +251,19 @@ func (c Config) Validate() error {
 		{"PullTimeout", c.PullTimeout},
 		{"MaxBundleDuration", c.MaxBundleDuration},
 		{"IdleWatermarkLag", c.IdleWatermarkLag},
+		{"AckDeadline", c.AckDeadline},
 		{"AckExtension", c.AckExtension},
 	} {
 		if d.v < 0 {
 			bad("%s is %v; want 0 or more", d.name, d.v)
 		}
 	}
-	if c.AckExtension > 0 && (c.AckExtension < minAckExtension || c.AckExtension > maxAckExtension) {
-		bad("AckExtension is %v; want %v to %v, Pub/Sub's limits (0 for the default, %v)", c.AckExtension, minAckExtension, maxAckExtension, DefaultAckExtension)
+	if c.AckDeadline > 0 && (c.AckDeadline < minAckDeadline || c.AckDeadline > maxAckDeadline) {
+		bad("AckDeadline is %v; want %v to %v, Pub/Sub's limits (0 for the default, %v)", c.AckDeadline, minAckDeadline, maxAckDeadline, DefaultAckDeadline)
+	}
+	deadline := cmp.Or(c.AckDeadline, DefaultAckDeadline)
+	if c.AckExtension > 0 && (c.AckExtension < deadline || c.AckExtension > maxAckExtension) {
+		bad("AckExtension is %v; want the ack deadline (%v) to %v (0 for the default, %v)", c.AckExtension, deadline, maxAckExtension, DefaultAckExtension)
 	}
 	switch c.AckMode {
 	case AckOnCommit, AckOnFinalize, AckAfterOutput, AckDeferred:
@@ -278,6 +295,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.PullTimeout, DefaultPullTimeout)
 	setDur(&c.MaxBundleDuration, DefaultMaxBundleDuration)
 	setDur(&c.IdleWatermarkLag, DefaultIdleWatermarkLag)
+	setDur(&c.AckDeadline, DefaultAckDeadline)
 	setDur(&c.AckExtension, DefaultAckExtension)
 	return c
 }

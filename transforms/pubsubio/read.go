@@ -123,11 +123,15 @@ type readFn struct {
 	ReaderID string
 
 	r                                  *reader
+	leases                             *leaseBook // with AckDeferred
 	read, acks, finalized, empty, errs beam.Counter
 }
 
 func (fn *readFn) Setup() {
 	fn.r = readerFor(fn.ReaderID, fn.Cfg)
+	if fn.Cfg.AckMode == AckDeferred {
+		fn.leases = leaseBookFor(fn.Cfg.Subscription)
+	}
 	fn.read = beam.NewCounter("railyard", counterRead)
 	fn.acks = beam.NewCounter("railyard", counterAcks)
 	fn.finalized = beam.NewCounter("railyard", counterFinalized)
@@ -185,6 +189,9 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 	cfg, r := fn.Cfg, fn.r
 	r.begin()
 	defer r.end()
+	if fn.leases != nil {
+		fn.leases.touch() // the job runs here: keep its leases
+	}
 	finalized := r.takeAcked() // by finalization callbacks since the last part
 	fn.acks.Inc(ctx, finalized.acks)
 	fn.finalized.Inc(ctx, finalized.finalized)
@@ -231,8 +238,8 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 			fn.empty.Inc(ctx, 1)
 			break
 		}
-		if cfg.AckMode == AckDeferred {
-			fn.extend(ctx, msgs)
+		if fn.leases != nil {
+			fn.leases.lease(ctx, r, ackIDs(msgs), time.Now())
 		}
 		batches = append(batches, fn.emitAll(msgs, emit))
 		n += len(msgs)
@@ -339,21 +346,13 @@ func isTransient(err error) bool {
 	return false
 }
 
-// extend sets the ack deadline of messages just pulled to AckExtension
-// (AckDeferred), in one request per pull. A failure is logged, not
-// returned: the messages then come back after the subscription's own
-// deadline, and dedup removes them.
-func (fn *readFn) extend(ctx context.Context, msgs []*pubsubpb.ReceivedMessage) {
+// ackIDs returns the ack ids of messages just pulled.
+func ackIDs(msgs []*pubsubpb.ReceivedMessage) []string {
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
 		ids[i] = m.GetAckId()
 	}
-	ectx, cancel := context.WithTimeout(ctx, extendTimeout)
-	defer cancel()
-	if err := fn.r.modifyDeadline(ectx, ids, fn.Cfg.AckExtension); err != nil {
-		slog.WarnContext(ctx, "pubsub ack deadline extension failed; the messages come back after the subscription's deadline",
-			"subscription", fn.Cfg.Subscription, "messages", len(ids), "error", err)
-	}
+	return ids
 }
 
 // abandon gives back everything the reader holds in this worker: a bundle

@@ -290,7 +290,8 @@ func (r *reader) noteFinalized(n int) {
 	r.unreported.finalized += int64(n)
 }
 
-// nackAll gives everything held back to Pub/Sub for redelivery now.
+// nackAll gives everything held back to Pub/Sub for redelivery now, and
+// stops keeping its leases if a leaseBook keeps them.
 func (r *reader) nackAll(ctx context.Context) error {
 	r.mu.Lock()
 	var ids []string
@@ -301,6 +302,9 @@ func (r *reader) nackAll(ctx context.Context) error {
 	r.mu.Unlock()
 	if len(ids) == 0 {
 		return nil
+	}
+	if b := existingLeaseBook(r.cfg.Subscription); b != nil {
+		b.forget(ids)
 	}
 	return r.modifyDeadline(ctx, ids, 0)
 }

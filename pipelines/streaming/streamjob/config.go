@@ -47,10 +47,13 @@ type Config struct {
 	// --archive_window).
 	ArchiveShards int
 	ArchiveWindow time.Duration
-	// AckExtension is how long each message read stays leased to this
-	// run before Pub/Sub delivers it again (--ack_extension): longer than
-	// an archive window, and how long a killed run's messages take to
+	// AckDeadline is the lease each message read gets, renewed while this
+	// run works on it (--ack_deadline): how soon a killed run's messages
 	// come back.
+	AckDeadline time.Duration
+	// AckExtension is how long a message read stays leased to this run at
+	// most before Pub/Sub delivers it again (--ack_extension): longer than
+	// an archive window.
 	AckExtension time.Duration
 	// Recover rebuilds, at start, the windows and sessions an earlier run
 	// left open, from events_speed (--recover).
@@ -68,6 +71,7 @@ const (
 	DefaultSessionGap      = 30 * time.Minute
 	DefaultArchiveShards   = 4
 	DefaultArchiveWindow   = time.Minute
+	DefaultAckDeadline     = time.Minute
 	DefaultAckExtension    = 10 * time.Minute
 )
 
@@ -82,6 +86,7 @@ func DefaultConfig() Config {
 		SessionGap:      DefaultSessionGap,
 		ArchiveShards:   DefaultArchiveShards,
 		ArchiveWindow:   DefaultArchiveWindow,
+		AckDeadline:     DefaultAckDeadline,
 		AckExtension:    DefaultAckExtension,
 		Recover:         true,
 	}
@@ -149,8 +154,11 @@ func (c Config) Validate() error {
 	if c.ArchiveWindow < time.Second || c.ArchiveWindow > time.Hour {
 		add("--archive_window=%v must be between 1s and 1h", c.ArchiveWindow)
 	}
-	if c.AckExtension < 10*time.Second || c.AckExtension > 10*time.Minute {
-		add("--ack_extension=%v must be between 10s and 10m (Pub/Sub's bounds)", c.AckExtension)
+	if c.AckDeadline < 10*time.Second || c.AckDeadline > 10*time.Minute {
+		add("--ack_deadline=%v must be between 10s and 10m (Pub/Sub's bounds)", c.AckDeadline)
+	}
+	if c.AckExtension < c.AckDeadline || c.AckExtension > time.Hour {
+		add("--ack_extension=%v must be between --ack_deadline=%v and 1h", c.AckExtension, c.AckDeadline)
 	} else if c.AckExtension < 2*c.ArchiveWindow+10*time.Second {
 		add("--ack_extension=%v must be at least twice --archive_window=%v plus 10s: a message is acknowledged once its archive window is written", c.AckExtension, c.ArchiveWindow)
 	}

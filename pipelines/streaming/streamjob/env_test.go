@@ -93,8 +93,8 @@ func (e *env) config(runID string) Config {
 	cfg.ReadShards = 1
 	cfg.ArchiveWindow = 5 * time.Second
 	cfg.StopAfterIdle = 10 * time.Second
-	// A killed run's messages come back after this.
-	cfg.AckExtension = 20 * time.Second
+	// A killed run's messages come back within this.
+	cfg.AckDeadline = 15 * time.Second
 	cfg.RunID = runID
 	return cfg
 }
@@ -237,17 +237,4 @@ func truthOf(t *testing.T, msgs []sample.Message) truth {
 	}
 	slices.Sort(tr.bad)
 	return tr
-}
-
-// skipUnderRace skips a test that runs the streaming job in real time: the
-// race detector slows Prism and the job several times over on 2 cores, so
-// leases expire before messages are acknowledged and the timing these
-// tests rely on no longer holds. Run them without -race:
-//
-//	go test -count=1 ./pipelines/streaming/streamjob
-func skipUnderRace(t *testing.T) {
-	t.Helper()
-	if raceEnabled {
-		t.Skip("runs the streaming job in real time; too slow under the race detector on 2 cores (run without -race)")
-	}
 }

@@ -34,7 +34,8 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 	sessionGap := fs.Duration("session_gap", defaults.SessionGap, "Inactivity that closes a user's session.")
 	archiveShards := fs.Int("archive_shards", defaults.ArchiveShards, "Files per lake hour folder and archive window.")
 	archiveWindow := fs.Duration("archive_window", defaults.ArchiveWindow, "Window of ingest time per archive file; a message is acknowledged once its file is written.")
-	ackExtension := fs.Duration("ack_extension", defaults.AckExtension, "How long each message read stays leased before Pub/Sub delivers it again: more than twice --archive_window; after a crash, unacknowledged messages come back after it (10s-10m).")
+	ackDeadline := fs.Duration("ack_deadline", defaults.AckDeadline, "Lease of each message read, renewed while the job works on it: after a crash, unacknowledged messages come back within it (10s-10m).")
+	ackExtension := fs.Duration("ack_extension", defaults.AckExtension, "How long a message read stays leased at most before Pub/Sub delivers it again: more than twice --archive_window (--ack_deadline to 1h).")
 	recoverOpen := fs.Bool("recover", defaults.Recover, "At start, rebuild the windows and sessions an earlier run left open from events_speed.")
 	runID := fs.String("run_id", "", "Name of this run in logs (default: stream-<UTC time>).")
 
@@ -53,6 +54,7 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 			SessionGap:         *sessionGap,
 			ArchiveShards:      *archiveShards,
 			ArchiveWindow:      *archiveWindow,
+			AckDeadline:        *ackDeadline,
 			AckExtension:       *ackExtension,
 			Recover:            *recoverOpen,
 			RunID:              *runID,

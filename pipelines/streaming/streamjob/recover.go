@@ -61,12 +61,12 @@ func init() {
 	register.DoFn3x1[context.Context, []byte, func(beam.EventTime, schemas.Event), error](&recoverFn{})
 }
 
-// recovered returns the PCollection<schemas.Event> of the events of
-// events_speed from floor on, one per event_id (the first by ingest
-// time), each stamped with its event time and marked LayerRecovered.
-func recovered(s beam.Scope, cfg Config, floor int64) beam.PCollection {
-	s = s.Scope("RecoverOpenWindows")
-	return beam.ParDo(s, &recoverFn{Project: cfg.Project, Dataset: cfg.Dataset, Floor: floor}, beam.Impulse(s))
+// withRecovered returns events and, merged in, the events of events_speed
+// from floor on, one per event_id (the first by ingest time), each
+// stamped with its event time and marked LayerRecovered.
+func withRecovered(s beam.Scope, cfg Config, floor int64, events beam.PCollection) beam.PCollection {
+	recovered := beam.ParDo(s, &recoverFn{Project: cfg.Project, Dataset: cfg.Dataset, Floor: floor}, beam.Impulse(s))
+	return beam.Flatten(s, events, recovered)
 }
 
 type recoverFn struct {

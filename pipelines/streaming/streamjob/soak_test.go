@@ -31,7 +31,6 @@ func TestStreamingSoak(t *testing.T) {
 	cfg := e.config("stream-soak")
 	cfg.ReadShards = DefaultReadShards
 	cfg.ArchiveWindow = DefaultArchiveWindow
-	cfg.AckExtension = DefaultAckExtension
 	start := time.Now()
 	res, err := Run(context.Background(), cfg)
 	if err != nil {

@@ -36,6 +36,7 @@ func (c Config) read() pubsubio.Config {
 		StopAfterIdle:      c.StopAfterIdle,
 		MaxWatermarkSpeed:  c.watermarkSpeed(),
 		AckMode:            pubsubio.AckModeFor(c.Runner),
+		AckDeadline:        c.AckDeadline,
 		AckExtension:       c.AckExtension,
 	}
 }
@@ -90,7 +91,7 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 	events, decodeDead := decode.Events(s.Scope("DecodeEvents"), records, decode.Config{Layer: schemas.LayerSpeed})
 	// 4. With the windows an earlier run left open, read back.
 	if recoverFrom > 0 {
-		events = beam.Flatten(s, events, recovered(s, cfg, recoverFrom))
+		events = withRecovered(s.Scope("RecoverOpenWindows"), cfg, recoverFrom, events)
 	}
 	// 5. Keep the first arrival of each event_id.
 	unique, dropped := dedup.FirstArrivals(s.Scope("DedupEvents"), events, cfg.DedupHorizon)
@@ -109,7 +110,7 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 	_, metricsDead := bqsink.Stream(s.Scope("WriteMetrics"), sink, schemas.MustLookupTable(schemas.TableMetricsMinuteSpeed), perMinute)
 	_, sessionsDead := bqsink.Stream(s.Scope("WriteSessions"), sink, schemas.MustLookupTable(schemas.TableSessionsSpeed), perSession)
 	// 8. Dead letters, including rows the tables refused.
-	dead := beam.Flatten(s, decodeDead, eventsDead, metricsDead, sessionsDead)
+	dead := beam.Flatten(s.Scope("CollectDeadLetters"), decodeDead, eventsDead, metricsDead, sessionsDead)
 	deadWritten, _ := bqsink.Stream(s.Scope("WriteDeadLetters"), sink, schemas.MustLookupTable(schemas.TableDeadLetter), dead)
 	// 9. Acknowledge each message once it is archived and settled.
 	if read.AckMode == pubsubio.AckDeferred {

@@ -127,7 +127,6 @@ func TestStreamingEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a streaming job for about a minute")
 	}
-	skipUnderRace(t)
 	e := startEnv(t, "stream_e2e")
 	msgs := live(1200, 60, 1)
 	tr := truthOf(t, msgs)
@@ -198,7 +197,6 @@ func TestStreamingKillAndRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a streaming job twice for about a minute")
 	}
-	skipUnderRace(t)
 	bin := buildStreaming(t)
 	e := startEnv(t, "stream_restart")
 	msgs := live(1500, 50, 2)
@@ -238,7 +236,7 @@ func TestStreamingKillAndRestart(t *testing.T) {
 	// The second run outlasts the first one's leases, so the messages it
 	// read and never acknowledged come back.
 	cfg := e.config("stream-second")
-	cfg.StopAfterIdle = cfg.AckExtension + 5*time.Second
+	cfg.StopAfterIdle = cfg.AckDeadline + 5*time.Second
 	second, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("second run: %v", err)
@@ -280,6 +278,6 @@ func (e *env) flags(runID string) []string {
 	return []string{
 		"--project=" + c.Project, "--dataset=" + c.Dataset, "--subscription=" + c.Subscription, "--lake=" + c.Lake,
 		"--read_shards=" + fmt.Sprint(c.ReadShards), "--archive_window=" + c.ArchiveWindow.String(),
-		"--stop_after_idle=" + c.StopAfterIdle.String(), "--ack_extension=" + c.AckExtension.String(), "--run_id=" + runID,
+		"--stop_after_idle=" + c.StopAfterIdle.String(), "--ack_deadline=" + c.AckDeadline.String(), "--run_id=" + runID,
 	}
 }

@@ -11,6 +11,11 @@
 // --poll: when the count reaches k, the k-th unique event published has
 // (in publish order, roughly) become visible. Its publish time is known,
 // so each poll gives one latency sample.
+//
+// To say where the time goes it also prints the CPU time of this process
+// (pstest, fake-gcs-server, Prism and the job, all in-process) next to
+// that of the BigQuery emulator's process, and --cpuprofile writes this
+// process's CPU profile.
 package main
 
 import (
@@ -21,7 +26,11 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -38,10 +47,11 @@ import (
 )
 
 var (
-	events = flag.Int("events", 100_000, "How many messages to publish.")
-	rate   = flag.Int("rate", 20_000, "Target publish rate, messages a second.")
-	shards = flag.Int("read_shards", streamjob.DefaultReadShards, "Pull loops of the streaming job.")
-	poll   = flag.Duration("poll", 250*time.Millisecond, "How often to count the rows of events_speed.")
+	events     = flag.Int("events", 100_000, "How many messages to publish.")
+	rate       = flag.Int("rate", 20_000, "Target publish rate, messages a second.")
+	shards     = flag.Int("read_shards", streamjob.DefaultReadShards, "Pull loops of the streaming job.")
+	poll       = flag.Duration("poll", 250*time.Millisecond, "How often to count the rows of events_speed.")
+	cpuprofile = flag.String("cpuprofile", "", "Write this process's CPU profile (pstest, fake-gcs-server, Prism, the job) here.")
 )
 
 const project = "railyard-bench"
@@ -69,6 +79,18 @@ func run(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, bq.Close()) }()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	selfCPU0, bqCPU0 := selfCPU(), processCPU(bq.Pid())
 	for _, env := range []map[string]string{gcs.Env(), ps.Env(), bq.Env()} {
 		for k, v := range env {
 			os.Setenv(k, v)
@@ -167,6 +189,7 @@ func run(ctx context.Context) (err error) {
 		return d.err
 	}
 	took := lastVisible.Sub(start)
+	selfCPU, bqCPU := selfCPU()-selfCPU0, processCPU(bq.Pid())-bqCPU0
 	slices.Sort(latencies)
 	host, _ := os.Hostname()
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
@@ -176,8 +199,40 @@ func run(ctx context.Context) (err error) {
 	fmt.Fprintf(tw, "sustained\t%.0f events/s (target rate %d/s: ratio %.2f)\n", float64(unique)/took.Seconds(), *rate, float64(unique)/took.Seconds()/float64(*rate))
 	fmt.Fprintf(tw, "event→row-visible latency\tp50 %v, p99 %v, max %v (%d samples, poll %v)\n",
 		pct(latencies, 0.50), pct(latencies, 0.99), latencies[len(latencies)-1].Round(time.Millisecond), len(latencies), *poll)
+	wall := time.Since(start)
+	fmt.Fprintf(tw, "CPU, this process\t%v (%.2f cores over %v): pstest, fake-gcs-server, Prism, the job\n", selfCPU.Round(10*time.Millisecond), selfCPU.Seconds()/wall.Seconds(), wall.Round(time.Millisecond))
+	fmt.Fprintf(tw, "CPU, BigQuery emulator\t%v (%.2f cores)\n", bqCPU.Round(10*time.Millisecond), bqCPU.Seconds()/wall.Seconds())
 	tw.Flush()
 	return nil
+}
+
+// selfCPU returns the user and system CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processCPU returns the user and system CPU time of a running process
+// (Linux: /proc/PID/stat, in clock ticks of 1/100 s), or 0 if it cannot
+// be read.
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: state is
+	// the first, utime the 12th and stime the 13th.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func pct(sorted []time.Duration, p float64) time.Duration {

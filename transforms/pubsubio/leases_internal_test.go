@@ -1,0 +1,121 @@
+package pubsubio
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+
+	"github.com/railyard/railyard/runners/emulators"
+)
+
+// leasing starts pstest with n messages pulled by r, and a lease book on
+// fast timings: 2s leases, renewed every second, checked every 50ms, and
+// the job gone after 1s+2s untouched.
+func leasing(t *testing.T, n int, extension time.Duration) (*emulators.PubSub, *reader, *leaseBook, []string) {
+	t.Helper()
+	ps, r, ids := pulled(t, n)
+	r.cfg.AckDeadline, r.cfg.AckExtension = 2*time.Second, extension
+	b := newLeaseBook(r.cfg.Subscription)
+	b.tick = 50 * time.Millisecond
+	b.lease(context.Background(), r, ids, time.Now())
+	return ps, r, b, ids
+}
+
+// redelivered pulls what the subscription would deliver now.
+func redelivered(t *testing.T, r *reader) int {
+	t.Helper()
+	sub, err := r.subscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := sub.Pull(context.Background(), &pubsubpb.PullRequest{Subscription: r.cfg.Subscription, MaxMessages: 100, ReturnImmediately: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(resp.GetReceivedMessages())
+}
+
+// touching touches b every 200ms until the test ends: the job runs.
+func touching(t *testing.T, b *leaseBook) {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(200 * time.Millisecond):
+				b.touch()
+			}
+		}
+	}()
+}
+
+func keeping(b *leaseBook) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.keeping
+}
+
+func TestLeaseBook(t *testing.T) {
+	t.Run("renews the leases while the job runs, until Ack", func(t *testing.T) {
+		ps, r, b, ids := leasing(t, 3, time.Minute)
+		touching(t, b)
+		time.Sleep(3500 * time.Millisecond) // past the first lease of 2s
+		if n := redelivered(t, r); n != 0 {
+			t.Errorf("%d leased messages were delivered again after 3.5s of 2s leases", n)
+		}
+		renewals := len(modacks(ps)) - len(ids)
+		if renewals < 2*len(ids) {
+			t.Errorf("%d renewals in 3.5s, want at least two per message", renewals)
+		}
+		b.forget(ids)
+		if b.leased() != 0 {
+			t.Errorf("%d messages still leased after they were forgotten", b.leased())
+		}
+		waitFor(t, "keeper stop", func() bool { return !keeping(b) })
+		before := len(modacks(ps))
+		time.Sleep(time.Second)
+		if after := len(modacks(ps)); after != before {
+			t.Errorf("%d renewals after Ack", after-before)
+		}
+	})
+
+	t.Run("lets the leases lapse once the job is gone", func(t *testing.T) {
+		_, r, b, ids := leasing(t, 2, time.Minute)
+		r.aliveWithin = time.Second // gone after 1s + 2s untouched
+		b.mu.Lock()
+		for lb := range b.batches {
+			lb.idleLimit = r.aliveWithin + r.cfg.AckDeadline
+		}
+		b.mu.Unlock()
+		waitFor(t, "the leases dropped", func() bool { return b.leased() == 0 })
+		deadline := time.Now().Add(5 * time.Second)
+		for got := 0; got < len(ids); got += redelivered(t, r) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d messages came back within 5s of the job going away", got, len(ids))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
+	t.Run("stops renewing at the ack extension", func(t *testing.T) {
+		ps, r, b, ids := leasing(t, 2, 3*time.Second)
+		touching(t, b)
+		waitFor(t, "the leases dropped", func() bool { return b.leased() == 0 })
+		for _, d := range modacks(ps) {
+			if d > 2 {
+				t.Errorf("a lease of %ds, longer than the 2s deadline", d)
+			}
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for got := 0; got < len(ids); got += redelivered(t, r) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d messages came back within 5s of the extension's end", got, len(ids))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}
