@@ -21,12 +21,14 @@
 // portable runner commit the bundle and schedule the next part.
 //
 // Acknowledgement (AckMode): with AckDeferred, what AckModeFor picks for
-// Prism and the portable runners, Read never acknowledges. It extends each
-// pulled message's ack deadline to AckExtension (10 minutes by default)
-// and emits it with its AckID; the pipeline acknowledges it with Ack once
-// everything the message must become is durable (archived, written). A
-// message the pipeline does not get to ack in time comes back, and dedup
-// removes it.
+// Prism and the portable runners, Read never acknowledges. It leases each
+// pulled message for AckDeadline (1 minute by default) and emits it with
+// its AckID; the worker's lease book renews the lease every half deadline
+// until the pipeline acknowledges the message with Ack, once everything it
+// must become is durable (archived, written), or until AckExtension (10
+// minutes) has passed. A message the pipeline does not get to ack in time
+// comes back, and dedup removes it; so do the messages of a worker that
+// dies, within AckDeadline.
 //
 // The other modes ack in the reader. With AckOnCommit (the zero value) a
 // part's messages are acked when the shard's next part starts — the
