@@ -51,6 +51,8 @@ var (
 	rate       = flag.Int("rate", 20_000, "Target publish rate, messages a second.")
 	shards     = flag.Int("read_shards", streamjob.DefaultReadShards, "Pull loops of the streaming job.")
 	poll       = flag.Duration("poll", 250*time.Millisecond, "How often to count the rows of events_speed.")
+	archive    = flag.Duration("archive_window", streamjob.DefaultArchiveWindow, "The job's --archive_window: a message stays unacknowledged in pstest until its window is archived.")
+	early      = flag.Duration("early_firing", streamjob.DefaultEarlyFiring, "The job's --early_firing.")
 	cpuprofile = flag.String("cpuprofile", "", "Write this process's CPU profile (pstest, fake-gcs-server, Prism, the job) here.")
 )
 
@@ -124,6 +126,7 @@ func run(ctx context.Context) (err error) {
 	cfg.Destination = config.Destination{Project: project, Dataset: "bench"}
 	cfg.Subscription, cfg.Lake = sub, "gs://lake"
 	cfg.ReadShards = *shards
+	cfg.ArchiveWindow, cfg.EarlyFiring = *archive, *early
 	cfg.StopAfterIdle = 10 * time.Second
 	cfg.RunID = "bench"
 
@@ -194,6 +197,7 @@ func run(ctx context.Context) (err error) {
 	host, _ := os.Hostname()
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine\t%s, %d cores, %s/%s, %s\n", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(tw, "job\t--read_shards=%d --archive_window=%v --early_firing=%v\n", *shards, *archive, *early)
 	fmt.Fprintf(tw, "messages published\t%d at a target of %d/s over %v (publisher at most %v behind)\n", len(msgs), *rate, publishTook.Round(time.Millisecond), sent.Behind.Round(time.Millisecond))
 	fmt.Fprintf(tw, "unique events visible\t%d in %v\n", unique, took.Round(time.Millisecond))
 	fmt.Fprintf(tw, "sustained\t%.0f events/s (target rate %d/s: ratio %.2f)\n", float64(unique)/took.Seconds(), *rate, float64(unique)/took.Seconds()/float64(*rate))
