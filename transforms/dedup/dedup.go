@@ -104,12 +104,11 @@ func ByEventID(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollecti
 		panic(fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
 	global := beam.WindowInto(s, window.NewGlobalWindows(), events)
-	keyed := beam.ParDo(s, keyByEventID, global)
 	if cfg.Mode == Streaming {
-		first, _ := firstArrivals(s, keyed, cfg.Horizon)
+		first, _ := firstArrivals(s, beam.ParDo(s, keyByEventID, global), cfg.Horizon)
 		return first
 	}
-	return earliestIngests(s, keyed)
+	return earliestIngests(s, global)
 }
 
 // FirstArrivals is ByEventID in Streaming mode that also returns what it

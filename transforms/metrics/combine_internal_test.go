@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"maps"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -82,3 +83,71 @@ func TestMinuteFnMerge(t *testing.T) {
 		}
 	})
 }
+
+// TestBucketsFnMerge checks the batch CombineFn outside a runner: however
+// the events are split into accumulators and merged, each bucket's total
+// is minuteFn's over that bucket's events, and NULL is a bucket apart.
+func TestBucketsFnMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	platforms := []*string{nil, ptrTo(""), ptrTo("web"), ptrTo("ios")}
+	users := []string{"u1", "u2", "u3"}
+	var inputs []bucketInput
+	for i := range 400 {
+		in := bucketInput{Bucket: minuteBucket{
+			WindowStart: int64(rng.IntN(3)) * minuteMicros,
+			EventType:   "page.view",
+			Source:      []string{"web-shop", "ios-app"}[rng.IntN(2)],
+			Platform:    platforms[rng.IntN(len(platforms))],
+			Country:     platforms[i%2],
+		}}
+		if i%3 != 0 {
+			in.Input.UserID = &users[rng.IntN(len(users))]
+		}
+		v := (rng.Float64() - 0.5) * math.Pow(10, float64(rng.IntN(20)-5))
+		in.Input.Value = &v
+		inputs = append(inputs, in)
+	}
+	// want is minuteFn's total of each bucket's inputs, in input order.
+	want := map[bucketKey]minuteTotal{}
+	perBucket := map[bucketKey]minuteAcc{}
+	var mf minuteFn
+	for _, in := range inputs {
+		k := keyOf(in.Bucket)
+		acc, ok := perBucket[k]
+		if !ok {
+			acc = mf.CreateAccumulator()
+		}
+		perBucket[k] = mf.AddInput(acc, in.Input)
+	}
+	for k, acc := range perBucket {
+		want[k] = mf.ExtractOutput(acc)
+	}
+	fn := &bucketsFn{}
+
+	t.Run("gives each bucket the same total for any split and merge order", func(t *testing.T) {
+		for range 100 {
+			accs := []*bucketAccs{fn.CreateAccumulator(), {}, fn.CreateAccumulator()}
+			for _, i := range rng.Perm(len(inputs)) {
+				k := rng.IntN(len(accs))
+				accs[k] = fn.AddInput(accs[k], inputs[i])
+			}
+			rng.Shuffle(len(accs), func(i, j int) { accs[i], accs[j] = accs[j], accs[i] })
+			for _, a := range accs {
+				a.index = nil // as after the shuffle, which does not encode it
+			}
+			got := map[bucketKey]minuteTotal{}
+			for _, bt := range fn.ExtractOutput(fn.MergeAccumulators(fn.MergeAccumulators(accs[0], accs[1]), accs[2])) {
+				k := keyOf(bt.Bucket)
+				if _, dup := got[k]; dup {
+					t.Fatalf("bucket %+v appears twice", k)
+				}
+				got[k] = bt.Total
+			}
+			if !maps.Equal(got, want) {
+				t.Fatalf("totals = %+v, want %+v", got, want)
+			}
+		}
+	})
+}
+
+func ptrTo(s string) *string { return &s }

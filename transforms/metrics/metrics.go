@@ -69,9 +69,7 @@ var ErrInvalidConfig = errors.New("metrics: invalid config")
 
 func init() {
 	register.Function1x2(keyByMinuteKey)
-	register.Function1x2(keyByMinuteBucket)
 	register.Combiner3[minuteAcc, minuteInput, minuteTotal](&minuteFn{})
-	register.DoFn2x1[minuteBucket, minuteTotal, schemas.MetricMinuteSpeed](&bucketMetricFn{})
 	register.DoFn4x2[typex.PaneInfo, typex.Window, minuteKey, func(*minuteInput) bool, schemas.MetricMinuteSpeed, error](&paneMetricFn{})
 	register.Iter1[minuteInput]()
 	register.Function1x1(withoutPane)
@@ -90,15 +88,7 @@ func PerMinute(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollecti
 	}
 	processed := cfg.settings().ProcessedAtMicros()
 	if cfg.settings().FiresOnce() {
-		// Bounded input, one on-time pane per window: key each event by its
-		// minute in the global window instead of windowing, and combine
-		// with combiner lifting. Event-time windows would make the batch
-		// job's deduplicated events late: dedup groups them in the global
-		// window and stamps them back to their event time, and a runner may
-		// drop late elements (Prism does).
-		keyed := beam.ParDo(s, keyByMinuteBucket, events)
-		totals := beam.CombinePerKey(s, &minuteFn{}, keyed)
-		return beam.ParDo(s, &bucketMetricFn{ProcessedAtMicros: processed}, totals)
+		return perMinuteBatch(s, events, processed)
 	}
 	windowed := beam.WindowInto(s, window.NewFixedWindows(WindowSize), events, cfg.settings().Options()...)
 	keyed := beam.ParDo(s, keyByMinuteKey, windowed)
@@ -139,36 +129,6 @@ type minuteInput struct {
 func keyByMinuteKey(ev schemas.Event) (minuteKey, minuteInput) {
 	return minuteKey{EventType: ev.EventType, Source: ev.Source, Platform: ev.Platform, Country: ev.Country},
 		minuteInput{UserID: ev.UserID, Value: ev.Value}
-}
-
-// minuteBucket is the key of one minute of one minuteKey, for bounded
-// input in the global window.
-type minuteBucket struct {
-	WindowStart int64 // microseconds
-	EventType   string
-	Source      string
-	Platform    *string
-	Country     *string
-}
-
-var minuteMicros = WindowSize.Microseconds()
-
-func keyByMinuteBucket(ev schemas.Event) (minuteBucket, minuteInput) {
-	start := ev.EventTime - ev.EventTime%minuteMicros
-	return minuteBucket{WindowStart: start, EventType: ev.EventType, Source: ev.Source, Platform: ev.Platform, Country: ev.Country},
-		minuteInput{UserID: ev.UserID, Value: ev.Value}
-}
-
-// bucketMetricFn turns the total of one minute bucket into a row with the
-// one on-time pane.
-type bucketMetricFn struct {
-	// ProcessedAtMicros is written as processed_at; 0 means the wall clock.
-	ProcessedAtMicros int64
-}
-
-func (fn *bucketMetricFn) ProcessElement(b minuteBucket, total minuteTotal) schemas.MetricMinuteSpeed {
-	key := minuteKey{EventType: b.EventType, Source: b.Source, Platform: b.Platform, Country: b.Country}
-	return row(b.WindowStart, b.WindowStart+minuteMicros, key, total, windowing.Pane(windowing.OnTime, fn.ProcessedAtMicros))
 }
 
 type paneMetricFn struct {

@@ -9,11 +9,9 @@
 package sessions
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -104,8 +102,6 @@ func init() {
 	register.DoFn3x0[context.Context, schemas.Event, func(string, sessionInput)](&keyByUserFn{})
 	register.Emitter2[string, sessionInput]()
 	register.Combiner3[sessionAcc, sessionInput, sessionTotal](&sessionFn{})
-	register.DoFn3x0[string, func(*sessionInput) bool, func(schemas.SessionSpeed)](&splitSessionsFn{})
-	register.Emitter1[schemas.SessionSpeed]()
 	register.DoFn3x1[typex.PaneInfo, string, func(*sessionInput) bool, schemas.SessionSpeed](&paneSessionFn{})
 	register.Iter1[sessionInput]()
 	register.Function1x1(withoutPane)
@@ -124,14 +120,7 @@ func PerUser(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollection
 	}
 	gapSeconds, processed := int64(cfg.gap()/time.Second), cfg.settings().ProcessedAtMicros()
 	if cfg.settings().FiresOnce() {
-		// Bounded input, one on-time pane per session: group each user's
-		// events in the global window and split them at the gaps, as
-		// merging session windows would. Session windows would make the
-		// batch job's deduplicated events late: dedup groups them in the
-		// global window and stamps them back to their event time, and a
-		// runner may drop late elements (Prism does).
-		grouped := beam.GroupByKey(s, beam.ParDo(s, &keyByUserFn{}, events))
-		return beam.ParDo(s, &splitSessionsFn{Gap: cfg.gap(), ProcessedAtMicros: processed}, grouped)
+		return perUserBatch(s, events, cfg.gap(), processed)
 	}
 	windowed := beam.WindowInto(s, window.NewSessions(cfg.gap()), events, cfg.settings().Options()...)
 	keyed := beam.ParDo(s, &keyByUserFn{}, windowed)
@@ -167,39 +156,6 @@ func (*keyByUserFn) ProcessElement(ctx context.Context, ev schemas.Event, emit f
 		return
 	}
 	emit(*ev.UserID, sessionInput{EventTime: ev.EventTime, Source: ev.Source})
-}
-
-// splitSessionsFn splits one user's events into sessions where the pause
-// between two events reaches the gap (in Beam's millisecond timestamps),
-// as Beam's session windows do on Dataflow and Flink, and emits each with
-// the one on-time pane.
-type splitSessionsFn struct {
-	Gap time.Duration
-	// ProcessedAtMicros is written as processed_at; 0 means the wall clock.
-	ProcessedAtMicros int64
-}
-
-func (fn *splitSessionsFn) ProcessElement(userID string, inputs func(*sessionInput) bool, emit func(schemas.SessionSpeed)) {
-	var all []sessionInput
-	var in sessionInput
-	for inputs(&in) {
-		all = append(all, in)
-	}
-	slices.SortFunc(all, func(a, b sessionInput) int { return cmp.Compare(a.EventTime, b.EventTime) })
-	var combine sessionFn
-	gapMillis := fn.Gap.Milliseconds()
-	p := windowing.Pane(windowing.OnTime, fn.ProcessedAtMicros)
-	acc := combine.CreateAccumulator()
-	for i, ev := range all {
-		if i > 0 && ev.EventTime/1000-all[i-1].EventTime/1000 >= gapMillis {
-			emit(sessionRow(userID, combine.ExtractOutput(acc), int64(fn.Gap/time.Second), p))
-			acc = combine.CreateAccumulator()
-		}
-		acc = combine.AddInput(acc, ev)
-	}
-	if len(all) > 0 {
-		emit(sessionRow(userID, combine.ExtractOutput(acc), int64(fn.Gap/time.Second), p))
-	}
 }
 
 type paneSessionFn struct {
