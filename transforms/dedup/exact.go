@@ -9,6 +9,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/internal/shard"
 )
 
 func init() {
@@ -31,14 +32,8 @@ func init() {
 const exactShards = 512
 
 // shardOf is the shard of an event_id: the same on every worker.
-// It is FNV-1a (hash/fnv), written out to hash a string without copying it.
 func shardOf(eventID string) int {
-	h := uint32(2166136261)
-	for i := range len(eventID) {
-		h ^= uint32(eventID[i])
-		h *= 16777619
-	}
-	return int(h % exactShards)
+	return shard.New().String(eventID).Of(exactShards)
 }
 
 // keyByShard keys an event by the shard of its event_id.

@@ -5,6 +5,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/internal/shard"
 	"github.com/railyard/railyard/transforms/windowing"
 )
 
@@ -60,25 +61,9 @@ func keyByBucketShard(ev schemas.Event) (int, bucketInput) {
 }
 
 // shardOf is the shard of a bucket: the same on every worker. It hashes
-// the window start, event type and source with FNV-1a (hash/fnv), written
-// out to hash strings without copying them.
+// the window start, event type and source.
 func shardOf(b minuteBucket) int {
-	h := uint32(2166136261)
-	add := func(c byte) {
-		h ^= uint32(c)
-		h *= 16777619
-	}
-	for i := range 8 {
-		add(byte(b.WindowStart >> (8 * i)))
-	}
-	for i := range len(b.EventType) {
-		add(b.EventType[i])
-	}
-	add(0)
-	for i := range len(b.Source) {
-		add(b.Source[i])
-	}
-	return int(h % bucketShards)
+	return shard.New().Int64(b.WindowStart).String(b.EventType).Byte(0).String(b.Source).Of(bucketShards)
 }
 
 // bucketKey is a minuteBucket as a map key: NULL apart from any value.

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/internal/shard"
 	"github.com/railyard/railyard/transforms/windowing"
 )
 
@@ -29,15 +30,9 @@ func init() {
 // a bundle sends one accumulator per shard.
 const userShards = 256
 
-// shardOfUser is the shard of a user_id: the same on every worker. It is
-// FNV-1a (hash/fnv), written out to hash a string without copying it.
+// shardOfUser is the shard of a user_id: the same on every worker.
 func shardOfUser(userID string) int {
-	h := uint32(2166136261)
-	for i := range len(userID) {
-		h ^= uint32(userID[i])
-		h *= 16777619
-	}
-	return int(h % userShards)
+	return shard.New().String(userID).Of(userShards)
 }
 
 // perUserBatch is PerUser for bounded input with one on-time pane per
