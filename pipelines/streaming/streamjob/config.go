@@ -107,6 +107,8 @@ const (
 	// behind a busy runner is. Three delays were not enough on 2 busy
 	// cores (TestPrismEarlyFiringCrash).
 	minPrismIdleFirings = 10
+	// minPrismCloseMargin is the shortest prismCloseMargin.
+	minPrismCloseMargin = 10 * time.Second
 )
 
 // Validate checks the configuration and returns every problem, joined,
@@ -196,6 +198,25 @@ func (c Config) prismSafe() error {
 		errs = append(errs, fmt.Errorf("--stop_after_idle=%v must be at least %d × --early_firing=%v on Prism, so no early firing is pending when the job ends", c.StopAfterIdle, minPrismIdleFirings, c.EarlyFiring))
 	}
 	return errors.Join(errs...)
+}
+
+// prismCloseMargin is how long before its window closes (its end plus the
+// allowed lateness, by the wall clock) an event stops being taken by the
+// metrics aggregation on Prism with early firings, 0 elsewhere. An event
+// taken by a window sets that window's early-firing timer, due one
+// EarlyFiring later; on Prism the window must not close before it has
+// fired. The watermark never runs ahead of the wall clock (it follows
+// publish times), so a window the margin keeps an event from closes no
+// sooner than margin after it arrived: a busy runner has margin -
+// EarlyFiring to run the timer. Without the margin, events a producer
+// sends about the allowed lateness after their minute crash Prism within
+// seconds (TestPrismEarlyFiringCrash, "late data at the horizon").
+// Sessions have no early firings on Prism and need no margin.
+func (c Config) prismCloseMargin() time.Duration {
+	if !c.onPrism() || c.EarlyFiring == 0 {
+		return 0
+	}
+	return min(max(minPrismCloseMargin, prismLatenessFactor*c.EarlyFiring), c.AllowedLateness/2)
 }
 
 // watermarkSpeed is the most event time the Pub/Sub read's watermark may

@@ -26,29 +26,41 @@ func init() {
 // events_speed and in the lake all the same, and the batch layer counts
 // it. Events before floor (a restarted job's recovery floor, 0 for none)
 // are left out too: the windows they belong to were closed by an earlier
-// run, whose final panes stand.
+// run, whose final panes stand. With closeMargin > 0 (Prism with early
+// firings, see Config.prismCloseMargin), an event whose window closes
+// within closeMargin of the wall clock is left out as well, counted in
+// window_closing_<aggregation>: this one rule depends on when the job
+// runs, not only on the data; it is in events_speed, the lake and the
+// batch layer all the same.
 //
 // For metrics, an event's window is its minute; for sessions, the session
 // of its own (event time to event time + gap) before merging.
-func onTimeEnough(s beam.Scope, events beam.PCollection, aggregation string, sessionGap, lateness time.Duration, floor int64) beam.PCollection {
+func onTimeEnough(s beam.Scope, events beam.PCollection, aggregation string, sessionGap, lateness, closeMargin time.Duration, floor int64) beam.PCollection {
 	return beam.ParDo(s, &onTimeEnoughFn{
-		Aggregation: aggregation, SessionGapMicros: sessionGap.Microseconds(), LatenessMicros: lateness.Microseconds(), Floor: floor,
+		Aggregation: aggregation, SessionGapMicros: sessionGap.Microseconds(), LatenessMicros: lateness.Microseconds(),
+		Floor: floor, CloseMarginMicros: closeMargin.Microseconds(),
 	}, events)
 }
 
 type onTimeEnoughFn struct {
 	Aggregation      string
-	SessionGapMicros int64 // 0: one-minute fixed windows
+	SessionGapMicros int64 // 0: fixed windows of WindowMicros
+	WindowMicros     int64 // 0: metrics.WindowSize
 	LatenessMicros   int64
 	Floor            int64
+	// CloseMarginMicros, when positive, also leaves out an event whose
+	// window closes (its end plus the allowed lateness) within that
+	// margin of the wall clock: see Config.prismCloseMargin.
+	CloseMarginMicros int64
 
-	late, tooLate, beforeFloor beam.Counter
+	late, tooLate, beforeFloor, closing beam.Counter
 }
 
 func (fn *onTimeEnoughFn) Setup() {
 	fn.late = beam.NewCounter("railyard", "late_events_"+fn.Aggregation)
 	fn.tooLate = beam.NewCounter("railyard", "too_late_"+fn.Aggregation)
 	fn.beforeFloor = beam.NewCounter("railyard", "recovered_floor_skipped_"+fn.Aggregation)
+	fn.closing = beam.NewCounter("railyard", "window_closing_"+fn.Aggregation)
 }
 
 func (fn *onTimeEnoughFn) ProcessElement(ctx context.Context, ts beam.EventTime, ev schemas.Event, emit func(beam.EventTime, schemas.Event)) {
@@ -64,6 +76,10 @@ func (fn *onTimeEnoughFn) ProcessElement(ctx context.Context, ts beam.EventTime,
 		fn.tooLate.Inc(ctx, 1)
 		return
 	}
+	if fn.CloseMarginMicros > 0 && end+fn.LatenessMicros < time.Now().UnixMicro()+fn.CloseMarginMicros {
+		fn.closing.Inc(ctx, 1)
+		return
+	}
 	emit(ts, ev)
 }
 
@@ -72,6 +88,9 @@ func (fn *onTimeEnoughFn) windowEnd(t int64) int64 {
 	if fn.SessionGapMicros > 0 {
 		return t + fn.SessionGapMicros
 	}
-	size := metrics.WindowSize.Microseconds()
+	size := fn.WindowMicros
+	if size == 0 {
+		size = metrics.WindowSize.Microseconds()
+	}
 	return t - t%size + size
 }

@@ -97,11 +97,11 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 	unique, dropped := dedup.FirstArrivals(s.Scope("DedupEvents"), events, cfg.DedupHorizon)
 	fresh := filter.Include(s.Scope("ThisRunOnly"), unique, isThisRun)
 	// 6. Aggregate per minute and per session, in panes.
-	forMetrics := onTimeEnough(s.Scope("OnTimeForMetrics"), unique, "metrics", 0, cfg.AllowedLateness, recoverFrom)
+	forMetrics := onTimeEnough(s.Scope("OnTimeForMetrics"), unique, "metrics", 0, cfg.AllowedLateness, cfg.prismCloseMargin(), recoverFrom)
 	perMinute := metrics.PerMinute(s.Scope("ComputeMetrics"), forMetrics, metrics.Config{
 		Trigger: cfg.metricsTrigger(), AllowedLateness: cfg.AllowedLateness, Panes: metrics.Accumulating,
 	})
-	forSessions := onTimeEnough(s.Scope("OnTimeForSessions"), unique, "sessions", cfg.SessionGap, cfg.AllowedLateness, recoverFrom)
+	forSessions := onTimeEnough(s.Scope("OnTimeForSessions"), unique, "sessions", cfg.SessionGap, cfg.AllowedLateness, 0, recoverFrom)
 	perSession := sessions.PerUser(s.Scope("ComputeSessions"), forSessions, sessions.Config{
 		Gap: cfg.SessionGap, Trigger: cfg.sessionsTrigger(), AllowedLateness: cfg.AllowedLateness, Panes: sessions.Accumulating,
 	})

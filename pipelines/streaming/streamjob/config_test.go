@@ -1,0 +1,99 @@
+package streamjob
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func validConfig() Config {
+	cfg := DefaultConfig()
+	cfg.Project = "railyard-test"
+	cfg.Subscription = "projects/railyard-test/subscriptions/events"
+	cfg.Lake = "gs://railyard-lake"
+	cfg.RunID = "stream-test"
+	return cfg
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := validConfig().Validate(); err != nil {
+		t.Fatalf("the defaults with the required flags: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		want   []string // fragments of the message, one per problem
+	}{
+		{"no subscription", func(c *Config) { c.Subscription = "events" }, []string{"--subscription=\"events\" must be a full name"}},
+		{"local lake", func(c *Config) { c.Lake = "/tmp/lake" }, []string{"--lake"}},
+		{"negative idle", func(c *Config) { c.StopAfterIdle = -time.Second }, []string{"--stop_after_idle=-1s must not be negative"}},
+		{"no read shards", func(c *Config) { c.ReadShards = 0 }, []string{"--read_shards=0 must be between 1 and 1000"}},
+		{"odd session gap", func(c *Config) { c.SessionGap = 1500 * time.Millisecond }, []string{"--session_gap=1.5s must be a positive whole number of seconds"}},
+		{"ack deadline", func(c *Config) { c.AckDeadline = 5 * time.Second }, []string{"--ack_deadline=5s must be between 10s and 10m"}},
+		{"ack extension under the archive window", func(c *Config) { c.ArchiveWindow = 10 * time.Minute }, []string{"--ack_extension=10m0s must be at least twice --archive_window=10m0s plus 10s"}},
+		{"lateness too short on Prism", func(c *Config) { c.AllowedLateness = 20 * time.Second }, []string{"--allowed_lateness=20s is too short for --early_firing=1s on Prism: it must be at least 30s"}},
+		{"lateness short of ten firings on Prism", func(c *Config) { c.EarlyFiring = 5 * time.Second; c.AllowedLateness = 40 * time.Second },
+			[]string{"it must be at least 50s"}},
+		{"idle too short on Prism", func(c *Config) { c.StopAfterIdle = 5 * time.Second }, []string{"--stop_after_idle=5s must be at least 10 × --early_firing=1s on Prism"}},
+		{"every problem at once", func(c *Config) { c.ReadShards = 0; c.ArchiveShards = 0; c.AllowedLateness = -time.Second },
+			[]string{"--read_shards=0", "--archive_shards=0", "--allowed_lateness=-1s must not be negative"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := validConfig()
+			tc.change(&cfg)
+			err := cfg.Validate()
+			if err == nil {
+				t.Fatalf("Validate accepted it")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("the message does not say %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+
+	// The Prism rules hold on Prism only, and not without early firings.
+	for _, runner := range []string{"dataflow", "flink"} {
+		cfg := validConfig()
+		cfg.Runner, cfg.AllowedLateness, cfg.StopAfterIdle = runner, 0, time.Second
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("--runner=%s with no lateness: %v", runner, err)
+		}
+	}
+	cfg := validConfig()
+	cfg.EarlyFiring, cfg.AllowedLateness = 0, 0
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Prism without early firings and no lateness: %v", err)
+	}
+}
+
+func TestPrismCloseMargin(t *testing.T) {
+	for _, tc := range []struct {
+		runner              string
+		early, lateness     time.Duration
+		want, wantWatermark time.Duration
+	}{
+		{"", time.Second, 2 * time.Minute, 10 * time.Second, 40 * time.Second},
+		{"prism", time.Second, 30 * time.Second, 10 * time.Second, 10 * time.Second},
+		{"prism", 5 * time.Second, 50 * time.Second, 25 * time.Second, 3333333 * time.Microsecond},
+		{"prism", 2 * time.Second, 10 * time.Minute, 20 * time.Second, 100 * time.Second},
+		{"prism", 0, 2 * time.Minute, 0, 0},
+		{"dataflow", time.Second, 2 * time.Minute, 0, 0},
+		{"flink", time.Second, 2 * time.Minute, 0, 0},
+	} {
+		cfg := validConfig()
+		cfg.Runner, cfg.EarlyFiring, cfg.AllowedLateness = tc.runner, tc.early, tc.lateness
+		if got := cfg.prismCloseMargin(); got != tc.want {
+			t.Errorf("runner %q, early firing %v, lateness %v: close margin %v, want %v", tc.runner, tc.early, tc.lateness, got, tc.want)
+		}
+		// The margin leaves room for the timer: more than one firing delay,
+		// and less than the lateness, so late events still revise windows.
+		if m := cfg.prismCloseMargin(); m > 0 && (m <= tc.early || m >= tc.lateness) {
+			t.Errorf("close margin %v outside (%v, %v)", m, tc.early, tc.lateness)
+		}
+		if got := time.Duration(cfg.watermarkSpeed() * float64(time.Second)); got.Round(time.Microsecond) != tc.wantWatermark {
+			t.Errorf("runner %q, early firing %v, lateness %v: watermark speed %v a second, want %v", tc.runner, tc.early, tc.lateness, got, tc.wantWatermark)
+		}
+	}
+}
