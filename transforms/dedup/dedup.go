@@ -112,13 +112,16 @@ func ByEventID(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollecti
 }
 
 // FirstArrivals is ByEventID in Streaming mode that also returns what it
-// drops: unique holds the first arrival of each event_id within horizon,
-// dropped every later arrival, both PCollection<schemas.Event> in the
-// global window. The streaming job acknowledges a dropped record's
-// Pub/Sub message once the record is archived: a duplicate has nothing
-// more to become. Events of Layer schemas.LayerRecovered (the state a
-// restarted job recovers) are deduplicated like the others but never
-// counted as duplicates: they are not records of this run.
+// drops: unique, a PCollection<schemas.Event>, holds the first arrival of
+// each event_id within horizon; dropped, a PCollection<Dropped>, every
+// later arrival with the message_id of the first. Both are in the global
+// window. The streaming job acknowledges a dropped record's Pub/Sub
+// message once the record is archived, since a duplicate has nothing more
+// to become, unless it is a redelivery of the first arrival's own
+// message, which waits for the first arrival's write. Events of Layer
+// schemas.LayerRecovered (the state a restarted job recovers) are
+// deduplicated like the others but never counted as duplicates: they are
+// not records of this run.
 func FirstArrivals(s beam.Scope, events beam.PCollection, horizon time.Duration) (unique, dropped beam.PCollection) {
 	s = s.Scope("dedup.FirstArrivals")
 	cfg := Config{Mode: Streaming, Horizon: horizon}

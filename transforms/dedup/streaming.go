@@ -15,25 +15,38 @@ import (
 )
 
 func init() {
-	register.DoFn8x1[context.Context, beam.EventTime, state.Provider, timers.Provider, string, schemas.Event, func(schemas.Event), func(schemas.Event), error](&firstArrivalFn{})
+	register.DoFn8x1[context.Context, beam.EventTime, state.Provider, timers.Provider, string, schemas.Event, func(schemas.Event), func(Dropped), error](&firstArrivalFn{})
 	register.Emitter1[schemas.Event]()
+	register.Emitter1[Dropped]()
+}
+
+// Dropped is a record FirstArrivals dropped, with what it kept instead.
+type Dropped struct {
+	Event schemas.Event
+	// FirstMessageID is the message_id of the first arrival of the same
+	// event_id, the one kept: "" when it had none or was recovered
+	// (schemas.LayerRecovered, written by an earlier run). Equal to the
+	// Event's own message_id, the record is a redelivery of the kept
+	// message, not a second message.
+	FirstMessageID string
 }
 
 // firstArrivals takes a PCollection<KV<string, schemas.Event>> keyed by
-// event_id in the global window and returns two PCollection<schemas.Event>:
-// the first arrival of each event_id within the horizon, and the later
-// arrivals it dropped.
+// event_id in the global window and returns the PCollection<schemas.Event>
+// of the first arrival of each event_id within the horizon, and the
+// PCollection<Dropped> of the later arrivals it dropped.
 func firstArrivals(s beam.Scope, keyed beam.PCollection, horizon time.Duration) (first, dropped beam.PCollection) {
 	return beam.ParDo2(s, &firstArrivalFn{
 		Horizon: horizon,
-		Seen:    state.MakeValueState[bool]("seen"),
+		First:   state.MakeValueState[string]("first_message_id"),
 		Expiry:  timers.InEventTime("expiry"),
 	}, keyed)
 }
 
 // firstArrivalFn emits the first record of each event_id as soon as it
 // arrives and drops, counting them, the later ones. It remembers an
-// event_id until the watermark passes the first record's timestamp (its
+// event_id (set state: seen; its value: the first record's message_id of
+// this run, see Dropped) until the watermark passes the first record's timestamp (its
 // event time) plus Horizon: then its one event-time timer clears the
 // state, and a record arriving after that is emitted again.
 //
@@ -41,12 +54,12 @@ func firstArrivals(s beam.Scope, keyed beam.PCollection, horizon time.Duration) 
 // (see DESIGN.md).
 type firstArrivalFn struct {
 	Horizon time.Duration
-	Seen    state.Value[bool]
+	First   state.Value[string]
 	Expiry  timers.EventTime
 }
 
-func (fn *firstArrivalFn) ProcessElement(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, eventID string, ev schemas.Event, emit, drop func(schemas.Event)) error {
-	seen, _, err := fn.Seen.Read(sp)
+func (fn *firstArrivalFn) ProcessElement(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, eventID string, ev schemas.Event, emit func(schemas.Event), drop func(Dropped)) error {
+	first, seen, err := fn.First.Read(sp)
 	if err != nil {
 		return fmt.Errorf("dedup: read state of event %q: %w", eventID, err)
 	}
@@ -54,10 +67,14 @@ func (fn *firstArrivalFn) ProcessElement(ctx context.Context, ts beam.EventTime,
 		if ev.Layer != schemas.LayerRecovered { // not a record of this run
 			duplicates.Inc(ctx, 1)
 		}
-		drop(ev)
+		drop(Dropped{Event: ev, FirstMessageID: first})
 		return nil
 	}
-	if err := fn.Seen.Write(sp, true); err != nil {
+	first = ""
+	if ev.MessageID != nil && ev.Layer != schemas.LayerRecovered {
+		first = *ev.MessageID
+	}
+	if err := fn.First.Write(sp, first); err != nil {
 		return fmt.Errorf("dedup: write state of event %q: %w", eventID, err)
 	}
 	// Beam runners reject an event-time timer past the end of its window
@@ -77,8 +94,8 @@ func (fn *firstArrivalFn) ProcessElement(ctx context.Context, ts beam.EventTime,
 // OnTimer forgets the event_id: its horizon has passed. It emits nothing;
 // the SDK requires the timer provider and the emitter of ProcessElement in
 // its signature all the same.
-func (fn *firstArrivalFn) OnTimer(ctx context.Context, sp state.Provider, _ timers.Provider, eventID string, timer timers.Context, _, _ func(schemas.Event)) error {
-	if err := fn.Seen.Clear(sp); err != nil {
+func (fn *firstArrivalFn) OnTimer(ctx context.Context, sp state.Provider, _ timers.Provider, eventID string, timer timers.Context, _ func(schemas.Event), _ func(Dropped)) error {
+	if err := fn.First.Clear(sp); err != nil {
 		return fmt.Errorf("dedup: clear state of event %q: %w", eventID, err)
 	}
 	return nil

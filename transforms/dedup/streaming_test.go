@@ -147,23 +147,32 @@ func TestFirstArrivals(t *testing.T) {
 	recovered.Layer = schemas.LayerRecovered
 	redelivery, retry := speed(event("a", 10, "m1")), speed(event("a", 12, "m2"))
 	other := speed(event("b", 10, "m4"))
+	recoveredFirst := event("c", 10, "m5")
+	recoveredFirst.Layer = schemas.LayerRecovered
+	afterRecovered := speed(event("c", 20, "m5"))
 
 	t.Run("returns what it drops, and counts only this run's records as duplicates", func(t *testing.T) {
 		p, s := beam.NewPipelineWithRoot()
 		events := stream(t, s, []step{
-			{records: []schemas.Event{redelivery, other}},
+			{records: []schemas.Event{redelivery, other, recoveredFirst}},
 			{watermark: at(time.Minute)},
-			{records: []schemas.Event{recovered, retry}},
+			{records: []schemas.Event{recovered, retry, afterRecovered}},
 		})
 		unique, dropped := dedup.FirstArrivals(s, events, time.Hour)
-		passert.EqualsList(s, unique, []schemas.Event{redelivery, other})
-		passert.EqualsList(s, dropped, []schemas.Event{recovered, retry})
+		passert.EqualsList(s, unique, []schemas.Event{redelivery, other, recoveredFirst})
+		// The first arrival's message_id, of this run only: a recovered
+		// first arrival was written by an earlier run.
+		passert.EqualsList(s, dropped, []dedup.Dropped{
+			{Event: recovered, FirstMessageID: "m1"},
+			{Event: retry, FirstMessageID: "m1"},
+			{Event: afterRecovered, FirstMessageID: ""},
+		})
 		pr, err := ptest.RunWithMetrics(p)
 		if err != nil {
 			t.Fatalf("pipeline failed: %v", err)
 		}
-		if got := counter(t, pr, "duplicates"); got != 1 {
-			t.Errorf("railyard/duplicates = %d, want 1 (the retry; the recovered event is not a record of this run)", got)
+		if got := counter(t, pr, "duplicates"); got != 2 {
+			t.Errorf("railyard/duplicates = %d, want 2 (the retry and the record after a recovered one; the recovered event is not a record of this run)", got)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/dedup"
 	"github.com/railyard/railyard/transforms/lake"
 )
 
@@ -50,7 +51,7 @@ func init() {
 // ackIDs joins the halves and returns the PCollection<string> of ack ids
 // that may be acknowledged. archived is PCollection<lake.Archived>;
 // written is the PCollection<string> message ids of the events and dead
-// letters written; dropped the PCollection<schemas.Event> duplicates.
+// letters written; dropped the PCollection<dedup.Dropped> duplicates.
 func ackIDs(s beam.Scope, archived beam.PCollection, written []beam.PCollection, dropped beam.PCollection) beam.PCollection {
 	s = s.Scope("JoinDurable")
 	halves := []beam.PCollection{
@@ -80,15 +81,19 @@ func settledSignal(messageID string) (string, signal) {
 	return messageID, signal{Settled: true}
 }
 
-// droppedSignal settles a dropped duplicate. A recovered event (state
-// read back from events_speed) has no message of this run to settle; its
-// signal waits alone and is forgotten.
-func droppedSignal(ev schemas.Event) (string, signal) {
-	id := ""
-	if ev.MessageID != nil && ev.Layer != schemas.LayerRecovered {
-		id = *ev.MessageID
+// droppedSignal settles the message of a dropped duplicate: it has
+// nothing more to become. Not when it is a redelivery of the message
+// whose first copy dedup kept: that copy's event may not be written yet,
+// and its write settles the message (and both copies' ack ids, held
+// under the one message_id). A recovered event (state read back from
+// events_speed) has no message of this run to settle: its signal waits
+// alone and is forgotten.
+func droppedSignal(d dedup.Dropped) (string, signal) {
+	ev := d.Event
+	if ev.MessageID == nil || ev.Layer == schemas.LayerRecovered || *ev.MessageID == d.FirstMessageID {
+		return "", signal{}
 	}
-	return id, signal{Settled: true}
+	return *ev.MessageID, signal{Settled: true}
 }
 
 // stampNowFn stamps each half with the wall clock, so its wait is timed
