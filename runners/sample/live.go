@@ -21,8 +21,10 @@ type LiveConfig struct {
 	// (default 200).
 	Rate int
 	// LateShare is the share of events published LateMin to LateMax after
-	// their event time (defaults 0.02, 70 s and 100 s: after the end of
-	// their one-minute window, inside an allowed lateness of 2 minutes).
+	// their event time (defaults 0.02, 65 s and 85 s: after the end of
+	// their one-minute window, and their window closes, in an allowed
+	// lateness of 2 minutes, at least 35 s after they are published, well
+	// clear of the streaming job's close margin on Prism).
 	// Negative for none. About 1% of events are, besides, published
 	// hours after their event time, as in Synthetic.
 	LateShare        float64
@@ -37,7 +39,7 @@ func (c LiveConfig) withDefaults() LiveConfig {
 		c.LateShare = 0.02
 	}
 	if c.LateMin == 0 && c.LateMax == 0 {
-		c.LateMin, c.LateMax = 70*time.Second, 100*time.Second
+		c.LateMin, c.LateMax = 65*time.Second, 85*time.Second
 	}
 	return c
 }

@@ -44,7 +44,7 @@ func TestLive(t *testing.T) {
 		t.Errorf("kinds = %v, want mostly events, some duplicates and bad records", kinds)
 	}
 	if revised < 60 || revised > 180 {
-		t.Errorf("%d events published 70-100 s late, want about 2%% of %d", revised, kinds[KindEvent])
+		t.Errorf("%d events published 65-85 s late, want about 2%% of %d", revised, kinds[KindEvent])
 	}
 	if hoursLate == 0 {
 		t.Error("no event is published hours after its event time")
