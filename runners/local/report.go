@@ -208,6 +208,9 @@ func printStreamedMinutes(ctx context.Context, out io.Writer, e *env, o options,
 	if n := speed.counters["too_late_metrics"]; n > 0 {
 		fmt.Fprintf(out, "  %s events arrived hours after their minute closed: the speed layer counted them (too_late_metrics) and left them to the batch layer, which counts them in their own, earlier minutes.\n", thousands(n))
 	}
+	if n := speed.counters["window_closing_metrics"]; n > 0 {
+		fmt.Fprintf(out, "  %s late events reached the metrics seconds before their minute closed: on Prism the speed layer left them out (window_closing_metrics) so that no early firing was pending at the close, and the batch layer counts them.\n", thousands(n))
+	}
 	fmt.Fprintln(out)
 	return nil
 }

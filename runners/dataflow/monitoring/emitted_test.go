@@ -481,6 +481,7 @@ var suffixSources = map[string]suffixSource{
 	"late_events_":             aggregations,
 	"too_late_":                aggregations,
 	"recovered_floor_skipped_": aggregations,
+	"window_closing_":          aggregations,
 }
 
 var aggregations = suffixSource{
