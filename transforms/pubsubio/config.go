@@ -145,8 +145,9 @@ type Config struct {
 	EventTimeAttribute string
 	// StopAfterIdle, if positive, ends the read once a shard's pulls have
 	// returned nothing for that long (and no shard in the same worker has
-	// read a message in that time); the pipeline then drains and ends. For
-	// local runs and tests. 0 reads for ever.
+	// read a message, nor, with AckDeferred, had one acknowledged, in
+	// that time); the pipeline then drains and ends. For local runs and
+	// tests. 0 reads for ever.
 	StopAfterIdle time.Duration
 	// PollInterval is how long an idle shard waits before it pulls again
 	// (default 1s).

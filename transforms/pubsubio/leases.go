@@ -29,6 +29,7 @@ type leaseBook struct {
 	byAckID   map[string]*leaseBatch
 	batches   map[*leaseBatch]struct{}
 	lastTouch time.Time // when a reader or an acker last used the book
+	lastAck   time.Time // when a message of the book was last acknowledged
 	keeping   bool      // the keeper runs
 }
 
@@ -131,11 +132,20 @@ func (b *leaseBook) forget(ackIDs []string) {
 		if !ok {
 			continue
 		}
+		b.lastAck = b.lastTouch
 		delete(b.byAckID, id)
 		if lb.live--; lb.live == 0 {
 			delete(b.batches, lb)
 		}
 	}
+}
+
+// lastAcked returns when a message the book leased was last
+// acknowledged, zero if none was.
+func (b *leaseBook) lastAcked() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lastAck
 }
 
 // leased returns how many messages the book keeps leased.

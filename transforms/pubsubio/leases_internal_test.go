@@ -71,9 +71,21 @@ func TestLeaseBook(t *testing.T) {
 		if renewals < 2*len(ids) {
 			t.Errorf("%d renewals in 3.5s, want at least two per message", renewals)
 		}
+		if !b.lastAcked().IsZero() {
+			t.Errorf("last acknowledged at %v before any Ack", b.lastAcked())
+		}
+		b.forget([]string{"not-of-this-book"})
+		if !b.lastAcked().IsZero() {
+			t.Errorf("an ack id the book did not lease counts as an acknowledgement")
+		}
+		ackedAt := time.Now()
 		b.forget(ids)
 		if b.leased() != 0 {
 			t.Errorf("%d messages still leased after they were forgotten", b.leased())
+		}
+		// A reader with StopAfterIdle counts acknowledgements as activity.
+		if got := b.lastAcked(); got.Before(ackedAt) || time.Since(got) > time.Second {
+			t.Errorf("last acknowledged at %v, want the Ack at %v", got, ackedAt)
 		}
 		waitFor(t, "keeper stop", func() bool { return !keeping(b) })
 		before := len(modacks(ps))

@@ -257,7 +257,14 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 			"messages", n, "took", time.Since(start).String())
 		return sdf.ResumeProcessingIn(flowResumeDelay), batches, nil
 	}
-	if !rt.TryClaim(idleClaim{At: now, LastActive: r.lastActivity(), StopAfter: cfg.StopAfterIdle}) {
+	// With AckDeferred, an acknowledgement is activity too: the job is
+	// still writing what it read, and its aggregations may still have
+	// early firings pending for it.
+	lastActive := r.lastActivity()
+	if fn.leases != nil {
+		lastActive = later(lastActive, fn.leases.lastAcked())
+	}
+	if !rt.TryClaim(idleClaim{At: now, LastActive: lastActive, StopAfter: cfg.StopAfterIdle}) {
 		if err := rt.GetError(); err != nil {
 			return nil, batches, err
 		}
@@ -367,4 +374,12 @@ func (fn *readFn) abandon(ctx context.Context) {
 		slog.WarnContext(ctx, "pubsub nack failed; the messages come back when their deadline ends",
 			"subscription", fn.Cfg.Subscription, "error", err)
 	}
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
