@@ -206,11 +206,11 @@ func (c Config) prismSafe() error {
 // taken by a window sets that window's early-firing timer, due one
 // EarlyFiring later; on Prism the window must not close before it has
 // fired. The watermark never runs ahead of the wall clock (it follows
-// publish times), so a window the margin keeps an event from closes no
-// sooner than margin after it arrived: a busy runner has margin -
-// EarlyFiring to run the timer. Without the margin, events a producer
-// sends about the allowed lateness after their minute crash Prism within
-// seconds (TestPrismEarlyFiringCrash, "late data at the horizon").
+// publish times), so a window that takes an event closes no sooner than
+// margin after it: a busy runner has margin - EarlyFiring to run the
+// timer. Without the margin, events a producer sends about the allowed
+// lateness after their minute can crash Prism within seconds
+// (TestPrismEarlyFiringCrash, case "no close margin").
 // Sessions have no early firings on Prism and need no margin.
 func (c Config) prismCloseMargin() time.Duration {
 	if !c.onPrism() || c.EarlyFiring == 0 {
