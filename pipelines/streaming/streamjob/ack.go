@@ -3,6 +3,7 @@ package streamjob
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -44,6 +45,7 @@ func init() {
 	register.Function1x2(droppedSignal)
 	register.DoFn3x0[string, signal, func(beam.EventTime, string, signal)](&stampNowFn{})
 	register.DoFn7x1[context.Context, beam.EventTime, state.Provider, timers.Provider, string, signal, func(string), error](&settleFn{})
+	beam.RegisterType(reflect.TypeOf((*pending)(nil)).Elem())
 	register.Emitter3[beam.EventTime, string, signal]()
 	register.Emitter1[string]()
 }
@@ -63,8 +65,7 @@ func ackIDs(s beam.Scope, archived beam.PCollection, written []beam.PCollection,
 	}
 	now := beam.ParDo(s, &stampNowFn{}, beam.Flatten(s, halves...))
 	return beam.ParDo(s, &settleFn{
-		Acks:    state.MakeValueState[[]string]("acks"),
-		Settled: state.MakeValueState[bool]("settled"),
+		Pending: state.MakeValueState[pending]("pending"),
 		Expiry:  timers.InEventTime("expiry"),
 	}, now)
 }
@@ -109,41 +110,38 @@ func (fn *stampNowFn) ProcessElement(messageID string, sig signal, emit func(bea
 	emit(mtime.Now(), messageID, sig)
 }
 
+// pending is what settleFn keeps of a message: one state cell, so a
+// signal costs one read and one write of state.
+type pending struct {
+	AckIDs  []string // archived, not yet emitted
+	Settled bool
+}
+
 // settleFn holds a message's ack ids until it is settled, then emits
 // them; every ack id archived later is emitted at once. One timer family
 // (Prism v2.77.0 hung on two) forgets the message settleHorizon after its
 // latest half.
 type settleFn struct {
-	Acks    state.Value[[]string]
-	Settled state.Value[bool]
+	Pending state.Value[pending]
 	Expiry  timers.EventTime
 }
 
 func (fn *settleFn) ProcessElement(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, messageID string, sig signal, emit func(string)) error {
-	settled, _, err := fn.Settled.Read(sp)
-	if err != nil {
-		return fmt.Errorf("ack: read state of message %s: %w", messageID, err)
-	}
-	acks, _, err := fn.Acks.Read(sp)
+	p, _, err := fn.Pending.Read(sp)
 	if err != nil {
 		return fmt.Errorf("ack: read state of message %s: %w", messageID, err)
 	}
 	if sig.AckID != "" {
-		acks = append(acks, sig.AckID)
+		p.AckIDs = append(p.AckIDs, sig.AckID)
 	}
-	if sig.Settled && !settled {
-		settled = true
-		if err := fn.Settled.Write(sp, true); err != nil {
-			return fmt.Errorf("ack: write state of message %s: %w", messageID, err)
-		}
-	}
-	if settled {
-		for _, id := range acks {
+	p.Settled = p.Settled || sig.Settled
+	if p.Settled {
+		for _, id := range p.AckIDs {
 			emit(id)
 		}
-		acks = nil
+		p.AckIDs = nil
 	}
-	if err := fn.Acks.Write(sp, acks); err != nil {
+	if err := fn.Pending.Write(sp, p); err != nil {
 		return fmt.Errorf("ack: write state of message %s: %w", messageID, err)
 	}
 	fn.Expiry.Set(tp, min(ts.Add(settleHorizon), mtime.EndOfGlobalWindowTime).ToTime(), timers.WithNoOutputTimestamp())
@@ -152,10 +150,7 @@ func (fn *settleFn) ProcessElement(ctx context.Context, ts beam.EventTime, sp st
 
 // OnTimer forgets the message.
 func (fn *settleFn) OnTimer(ctx context.Context, sp state.Provider, _ timers.Provider, messageID string, _ timers.Context, _ func(string)) error {
-	if err := fn.Acks.Clear(sp); err != nil {
-		return fmt.Errorf("ack: clear state of message %s: %w", messageID, err)
-	}
-	if err := fn.Settled.Clear(sp); err != nil {
+	if err := fn.Pending.Clear(sp); err != nil {
 		return fmt.Errorf("ack: clear state of message %s: %w", messageID, err)
 	}
 	return nil
