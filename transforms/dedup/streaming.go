@@ -45,10 +45,10 @@ func firstArrivals(s beam.Scope, keyed beam.PCollection, horizon time.Duration) 
 
 // firstArrivalFn emits the first record of each event_id as soon as it
 // arrives and drops, counting them, the later ones. It remembers an
-// event_id (set state: seen; its value: the first record's message_id of
-// this run, see Dropped) until the watermark passes the first record's timestamp (its
-// event time) plus Horizon: then its one event-time timer clears the
-// state, and a record arriving after that is emitted again.
+// event_id (state set: seen; its value: the first record's message_id of
+// this run, see Dropped) until the watermark passes the first record's
+// timestamp (its event time) plus Horizon: then its one event-time timer
+// clears the state, and a record arriving after that is emitted again.
 //
 // It has exactly one timer family: Prism v2.77.0 hung on a DoFn with two
 // (see DESIGN.md).
