@@ -59,5 +59,46 @@ func NewWriteClient(ctx context.Context, project string, opts ...option.ClientOp
 }
 
 // onEmulator reports whether the Storage Write API client goes to the
-// emulator, which needs one append per write stream (see stage.go).
+// emulator, whose limits and answers differ from BigQuery's (see server).
 func onEmulator() bool { return os.Getenv(EnvStorageEmulatorHost) != "" }
+
+// server is what the sink must respect of the Storage Write API server it
+// writes to.
+type server struct {
+	// appendBytes bounds the rows of one AppendRows request. BigQuery
+	// takes requests of up to 10 MB; the emulator's gRPC server refuses
+	// messages over 4 MiB ("received message larger than max"). Both
+	// leave room for the request's framing and the schema descriptor.
+	appendBytes int
+	// appendsPerStream is how many appends one pending stream takes.
+	// Against BigQuery a stream takes many appends (at increasing
+	// offsets); a few streams per day keep well inside the
+	// CreateWriteStream quota. The emulator gets exactly one: the
+	// managedwriter client names the stream in the first request of a
+	// connection only, and the emulator sends an unnamed append to an
+	// arbitrary stream of any table (measured: the second append of a
+	// stream failed with "failed to append rows: stream is already
+	// finalized", the state of another stream).
+	appendsPerStream int
+	// oneWriter serializes this process's writes (see exclusive).
+	oneWriter bool
+	// internalIsRowFault: the server answers a row it cannot store by
+	// failing the whole append with Internal and no row errors (the
+	// emulator), where BigQuery answers row errors and keeps Internal for
+	// its own trouble.
+	internalIsRowFault bool
+}
+
+// Limits of the two servers.
+var (
+	bigQueryServer = server{appendBytes: 8 << 20, appendsPerStream: 16}
+	emulatorServer = server{appendBytes: 3 << 20, appendsPerStream: 1, oneWriter: true, internalIsRowFault: true}
+)
+
+// target is the server the Storage Write API client goes to.
+func target() server {
+	if onEmulator() {
+		return emulatorServer
+	}
+	return bigQueryServer
+}

@@ -18,6 +18,9 @@ import (
 type retryPolicy struct {
 	attempts int
 	backoff  gax.Backoff
+	// outage paces the retries that last as long as BigQuery is
+	// unavailable (the streaming sink's); zero elsewhere.
+	outage gax.Backoff
 }
 
 func defaultRetry() retryPolicy {

@@ -20,28 +20,9 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 )
 
-// Limits of one AppendRows request. BigQuery takes up to 10 MB per
-// request; the rows of one append stay well under it, leaving room for
-// the descriptor and framing.
-const (
-	maxAppendBytes = 8 << 20
-	maxAppendRows  = 50000
-)
-
-// appendsPerStream is how many appends one pending stream takes. Against
-// BigQuery a stream takes many appends (at increasing offsets); a few
-// streams per day keep well inside the CreateWriteStream quota. The
-// emulator gets exactly one: the managedwriter client names the stream in
-// the first request of a connection only, and the emulator sends an
-// unnamed append to an arbitrary stream of any table (measured: the second
-// append of a stream failed with "failed to append rows: stream is already
-// finalized", the state of another stream).
-func appendsPerStream() int {
-	if onEmulator() {
-		return 1
-	}
-	return 16
-}
+// maxAppendRows bounds the rows of one AppendRows request; its bytes are
+// bounded by the server's appendBytes.
+const maxAppendRows = 50000
 
 // rejectedRow is a row BigQuery refused, with its reason.
 type rejectedRow struct {
@@ -62,7 +43,7 @@ var emulatorMu sync.Mutex
 // exclusive takes the emulator lock when writing to the emulator, and
 // returns its release.
 func exclusive() func() {
-	if !onEmulator() {
+	if !target().oneWriter {
 		return func() {}
 	}
 	emulatorMu.Lock()
@@ -141,10 +122,11 @@ func (w *stager) write(ctx context.Context, tbl *bigquery.Table, desc *descripto
 		rejected []rejectedRow
 		written  int
 	)
+	srv := target()
 	oversize := func(row []byte) {
-		rejected = append(rejected, rejectedRow{data: row, msg: fmt.Sprintf("row of %d bytes exceeds the %d-byte append limit", len(row), maxAppendBytes)})
+		rejected = append(rejected, rejectedRow{data: row, msg: fmt.Sprintf("row of %d bytes exceeds the %d-byte append limit", len(row), srv.appendBytes)})
 	}
-	for group := range streamGroups(rows, maxAppendBytes, maxAppendRows, appendsPerStream(), oversize) {
+	for group := range streamGroups(rows, srv.appendBytes, maxAppendRows, srv.appendsPerStream, oversize) {
 		name, n, rej, err := w.writeStream(ctx, parent, desc, group)
 		rejected = append(rejected, rej...)
 		if err != nil {

@@ -142,6 +142,7 @@ type streamFn struct {
 	dead    deadLetters
 	written beam.Counter
 	retries beam.Counter
+	outages beam.Counter
 	policy  retryPolicy
 	w       appender // opened on first use, closed in Teardown
 
@@ -162,6 +163,7 @@ func (f *streamFn) Setup() error {
 	f.dead.layer = schemas.LayerSpeed
 	f.written = beam.NewCounter(metricsNamespace, "rows_written_"+f.Table)
 	f.retries = beam.NewCounter(metricsNamespace, "write_retries")
+	f.outages = beam.NewCounter(metricsNamespace, counterSinkUnavailable)
 	f.policy = streamRetry()
 	return nil
 }
@@ -204,10 +206,10 @@ func (f *streamFn) ProcessElement(ctx context.Context, ts beam.EventTime, row be
 	if id := f.enc.String(row, "message_id"); id != nil {
 		r.messageID = *id
 	}
-	if len(data) > maxAppendBytes {
-		return f.failed(ctx, []failedRow{{r, fmt.Sprintf("row of %d bytes exceeds the %d-byte append limit", len(data), maxAppendBytes)}})
+	if limit := target().appendBytes; len(data) > limit {
+		return f.failed(ctx, []failedRow{{r, fmt.Sprintf("row of %d bytes exceeds the %d-byte append limit", len(data), limit)}})
 	}
-	if len(f.batch) > 0 && f.batchBytes+len(data) > streamFlushBytes {
+	if len(f.batch) > 0 && f.batchBytes+len(data) > min(streamFlushBytes, target().appendBytes) {
 		if err := f.flush(ctx); err != nil {
 			return err
 		}
@@ -273,16 +275,35 @@ func (f *streamFn) flush(ctx context.Context) error {
 // failures. A table that does not exist fails the bundle: Ensure creates
 // the tables before the job starts.
 func (f *streamFn) open(ctx context.Context) (appender, error) {
-	var w appender
-	err := f.policy.do(ctx, f.onRetry(ctx, "open the default stream"), func() error {
-		var err error
-		w, err = openDefaultStream(f.Config, f.Table, f.enc.Descriptor())
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", f.Table, err)
+	b, outage := f.policy.backoff, f.policy.outage
+	var since time.Time
+	for attempt, down := 1, 0; ; {
+		w, err := openDefaultStream(f.Config, f.Table, f.enc.Descriptor())
+		if err == nil {
+			return w, nil
+		}
+		var pause time.Duration
+		switch {
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("stream %s: %w", f.Table, errors.Join(err, ctx.Err()))
+		case blame(err, target()) == faultSink:
+			if down == 0 {
+				since = time.Now()
+			}
+			down++
+			f.onOutage(ctx)(err, time.Since(since), down)
+			pause = outage.Pause()
+		case !transient(err) || attempt >= f.policy.attempts:
+			return nil, fmt.Errorf("stream %s: %w", f.Table, err)
+		default:
+			f.onRetry(ctx, "open the default stream")(err)
+			pause = b.Pause()
+			attempt++
+		}
+		if serr := gax.Sleep(ctx, pause); serr != nil {
+			return nil, fmt.Errorf("stream %s: %w", f.Table, errors.Join(err, serr))
+		}
 	}
-	return w, nil
 }
 
 // settleOldest waits for the oldest append in flight and completes it:
@@ -291,7 +312,7 @@ func (f *streamFn) settleOldest(ctx context.Context) error {
 	a := f.inflight[0]
 	f.inflight = f.inflight[1:]
 	resp, err := a.wait(ctx)
-	written, failed, err := deliver(ctx, f.policy, f.w.append, a.rows, resp, err, f.onRetry(ctx, "append"))
+	written, failed, err := deliver(ctx, f.policy, f.w.append, a.rows, resp, err, retryHooks{onRetry: f.onRetry(ctx, "append"), onOutage: f.onOutage(ctx)})
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", f.Table, err)
 	}
@@ -322,6 +343,28 @@ func (f *streamFn) failed(ctx context.Context, rows []failedRow) error {
 	return nil
 }
 
+// counterSinkUnavailable counts the retries of appends while BigQuery is
+// unavailable: a rate above zero for minutes is an outage that holds the
+// speed layer (nothing is acknowledged meanwhile).
+const counterSinkUnavailable = "sink_unavailable_retries"
+
+// outageAlarm is how long an outage holds a bundle before its log lines
+// turn from warnings into errors.
+const outageAlarm = 5 * time.Minute
+
+// onOutage counts and logs a retry while BigQuery is unavailable.
+func (f *streamFn) onOutage(ctx context.Context) func(error, time.Duration, int) {
+	return func(err error, waited time.Duration, attempt int) {
+		f.outages.Inc(ctx, 1)
+		level := slog.LevelWarn
+		if waited >= outageAlarm {
+			level = slog.LevelError
+		}
+		slog.Log(ctx, level, "BigQuery unavailable: the bundle waits and retries; nothing it holds is acknowledged",
+			"table", f.Table, "waited", waited.Round(time.Second).String(), "attempt", attempt, "error", err)
+	}
+}
+
 func (f *streamFn) onRetry(ctx context.Context, what string) func(error) {
 	return func(err error) {
 		f.retries.Inc(ctx, 1)
@@ -337,45 +380,117 @@ func dataOf(rows []streamRow) [][]byte {
 	return data
 }
 
-// streamRetry is the retry policy of an append: 100 ms doubling to 5 s,
-// six attempts, about 6 s at most in all.
+// streamRetry is the retry policy of an append. A request BigQuery
+// refuses is tried six times, 100 ms doubling to 5 s between tries (about
+// 6 s in all); an unavailable sink is retried for as long as it is down,
+// 100 ms doubling to 30 s between tries.
 func streamRetry() retryPolicy {
-	return retryPolicy{attempts: 6, backoff: gax.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}}
+	return retryPolicy{
+		attempts: 6,
+		backoff:  gax.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2},
+		outage:   gax.Backoff{Initial: 100 * time.Millisecond, Max: 30 * time.Second, Multiplier: 2},
+	}
 }
 
-// retryableAppend reports whether a failed append is worth sending again:
-// the transient gRPC codes (Unavailable, ResourceExhausted, Aborted,
-// Internal, DeadlineExceeded, and BigQuery's transient reasons), and
-// io.EOF, which the client returns when the server closed the connection
-// under it (managedwriter reconnects on the next append).
+// fault is who a failed append blames.
+type fault int
+
+const (
+	// faultSink: BigQuery cannot be reached or does not serve this caller
+	// now (unavailable, deadline, quota, aborted, internal, not found,
+	// permission, authentication, a closed connection). No row is at
+	// fault: the bundle waits and retries until the sink is back, and
+	// nothing it holds is acknowledged meanwhile.
+	faultSink fault = iota
+	// faultRequest: BigQuery refused the request itself (invalid
+	// argument, failed precondition, out of range…) without naming rows.
+	// Retried a few times; then the rows are sent in halves until the
+	// row that is refused alone is found, and it becomes a dead letter.
+	faultRequest
+)
+
+// blame classifies a failed append for srv. A server that reports a row
+// it cannot store with Internal (the emulator) has Internal blame the
+// request; against BigQuery, Internal is BigQuery's own trouble.
 //
-// Against the emulator, Unknown too: after failing an append, the
-// emulator ends the connection with the same error as Unknown, and an
-// append sent before the client noticed gets that status, which is
-// another append's failure (measured: EOF or Unknown, by timing).
-func retryableAppend(err error) bool {
-	return transient(err) || errors.Is(err, io.EOF) ||
-		onEmulator() && status.Code(err) == codes.Unknown
+// Unknown is the sink's: the emulator ends a connection with it after a
+// failed append, and an append sent before the client noticed gets that
+// other append's failure.
+func blame(err error, srv server) fault {
+	if errors.Is(err, io.EOF) {
+		return faultSink
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		if transient(err) {
+			return faultSink
+		}
+		return faultRequest
+	}
+	switch st.Code() {
+	case codes.Internal:
+		if srv.internalIsRowFault {
+			return faultRequest
+		}
+		return faultSink
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange, codes.AlreadyExists,
+		codes.Unimplemented, codes.DataLoss:
+		return faultRequest
+	default: // Unavailable, DeadlineExceeded, ResourceExhausted, Aborted, NotFound, PermissionDenied, Unauthenticated, Canceled, Unknown
+		return faultSink
+	}
 }
 
 // appendFunc sends rows as one append and waits for BigQuery's answer.
 type appendFunc func(ctx context.Context, rows [][]byte) (*storagepb.AppendRowsResponse, error)
 
+// retryHooks tell an operator about retries: onRetry before each retry of
+// a refused request, onOutage before each retry while the sink is
+// unavailable, with how long the rows have waited.
+type retryHooks struct {
+	onRetry  func(err error)
+	onOutage func(err error, waited time.Duration, attempt int)
+}
+
+// delivery writes one append's rows to the end: only a row BigQuery
+// refuses becomes a failed row.
+type delivery struct {
+	p     retryPolicy
+	srv   server
+	send  appendFunc
+	hooks retryHooks
+}
+
 // deliver completes the write of rows, whose first append answered resp
 // and err. Rows BigQuery rejects one by one (row errors: no row of that
-// request was written) leave at once and the others are sent again; a
-// retryable failure is sent again after a backoff, up to p.attempts
-// attempts. It returns the rows written and the rows BigQuery did not
-// take, with the reason; an error only when ctx ends first.
-func deliver(ctx context.Context, p retryPolicy, send appendFunc, rows []streamRow, resp *storagepb.AppendRowsResponse, err error, onRetry func(error)) (written []streamRow, failed []failedRow, _ error) {
-	b := p.backoff
-	var answered error // the last failure that was an answer, not a closed connection
-	for attempt := 1; ; {
-		if err != nil && !errors.Is(err, io.EOF) {
-			answered = err
-		}
+// request was written) leave at once and the others are sent again. An
+// unavailable sink is retried with backoff for as long as it lasts; a
+// refused request p.attempts times, then in halves, down to the row that
+// BigQuery refuses alone. It returns the rows written and the rows
+// BigQuery refused, with the reason; an error only when ctx ends first.
+func deliver(ctx context.Context, p retryPolicy, send appendFunc, rows []streamRow, resp *storagepb.AppendRowsResponse, err error, hooks retryHooks) (written []streamRow, failed []failedRow, _ error) {
+	d := delivery{p: p, srv: target(), send: send, hooks: hooks}
+	return d.rows(ctx, rows, resp, err, p.attempts)
+}
+
+// rows delivers rows with up to attempts tries of a refused request.
+func (d delivery) rows(ctx context.Context, rows []streamRow, resp *storagepb.AppendRowsResponse, err error, attempts int) (written []streamRow, failed []failedRow, _ error) {
+	b, outage := d.p.backoff, d.p.outage
+	var (
+		answered  error // the last failure that was an answer, not a closed connection
+		refused   int   // tries of this request that BigQuery refused
+		down      int   // retries while the sink was unavailable
+		downSince time.Time
+	)
+	for {
 		if err == nil {
 			return rows, failed, nil
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, failed, errors.Join(err, cerr)
+		}
+		if !errors.Is(err, io.EOF) {
+			answered = err
 		}
 		if rowErrs := rowErrorsOf(resp, 0, len(rows)); len(rowErrs) > 0 {
 			kept := rows[:0:0]
@@ -389,33 +504,66 @@ func deliver(ctx context.Context, p retryPolicy, send appendFunc, rows []streamR
 			if rows = kept; len(rows) == 0 {
 				return nil, failed, nil
 			}
-		} else {
-			if cerr := ctx.Err(); cerr != nil {
-				return nil, failed, errors.Join(err, cerr)
-			}
-			if !retryableAppend(err) || attempt >= p.attempts {
-				msg := fmt.Sprintf("append failed: %v", err)
-				if attempt > 1 {
-					msg = fmt.Sprintf("%d attempts failed, the last: %v", attempt, err)
-				}
-				if answered != nil && answered != err {
-					msg += fmt.Sprintf(" (the last answer: %v)", answered)
-				}
-				for _, r := range rows {
-					failed = append(failed, failedRow{r, msg})
-				}
-				return nil, failed, nil
-			}
-			if onRetry != nil {
-				onRetry(err)
-			}
-			if serr := gax.Sleep(ctx, b.Pause()); serr != nil {
-				return nil, failed, errors.Join(err, serr)
-			}
-			attempt++
+			resp, err = d.send(ctx, dataOf(rows))
+			continue
 		}
-		resp, err = send(ctx, dataOf(rows))
+		var pause time.Duration
+		switch blame(err, d.srv) {
+		case faultSink:
+			if down == 0 {
+				downSince = time.Now()
+			}
+			down++
+			if d.hooks.onOutage != nil {
+				d.hooks.onOutage(err, time.Since(downSince), down)
+			}
+			pause = outage.Pause()
+		case faultRequest:
+			refused++
+			down = 0
+			outage = d.p.outage
+			if refused >= attempts {
+				return d.isolate(ctx, rows, err, answered, refused, failed)
+			}
+			if d.hooks.onRetry != nil {
+				d.hooks.onRetry(err)
+			}
+			pause = b.Pause()
+		}
+		if serr := gax.Sleep(ctx, pause); serr != nil {
+			return nil, failed, errors.Join(err, serr)
+		}
+		resp, err = d.send(ctx, dataOf(rows))
 	}
+}
+
+// isolate handles rows whose request BigQuery kept refusing: a single row
+// fails with the error; more rows are sent again in two halves, each
+// tried once before it is halved again, so that only the rows BigQuery
+// refuses alone fail.
+func (d delivery) isolate(ctx context.Context, rows []streamRow, err, answered error, tries int, failed []failedRow) ([]streamRow, []failedRow, error) {
+	if len(rows) == 1 {
+		msg := fmt.Sprintf("append failed: %v", err)
+		if tries > 1 {
+			msg = fmt.Sprintf("%d attempts failed, the last: %v", tries, err)
+		}
+		if answered != nil && answered != err {
+			msg += fmt.Sprintf(" (the last answer: %v)", answered)
+		}
+		return nil, append(failed, failedRow{rows[0], msg}), nil
+	}
+	var written []streamRow
+	half := len(rows) / 2
+	for _, part := range [][]streamRow{rows[:half], rows[half:]} {
+		resp, err := d.send(ctx, dataOf(part))
+		w, f, err := d.rows(ctx, part, resp, err, 1)
+		written = append(written, w...)
+		failed = append(failed, f...)
+		if err != nil {
+			return nil, failed, err
+		}
+	}
+	return written, failed, nil
 }
 
 // appender appends rows to one table's default stream.

@@ -354,7 +354,7 @@ func runBundle[T any](t *testing.T, table string, a *fakeAppender, rows []T) bun
 	if err := f.Setup(); err != nil {
 		t.Fatal(err)
 	}
-	f.policy.backoff = gax.Backoff{Initial: time.Millisecond, Max: 2 * time.Millisecond}
+	f.policy = fastRetry()
 	f.w = a
 	ctx := context.Background()
 	var res bundleResult
@@ -372,6 +372,14 @@ func runBundle[T any](t *testing.T, table string, a *fakeAppender, rows []T) bun
 		t.Error(err)
 	}
 	return res
+}
+
+// fastRetry is streamRetry with millisecond pauses.
+func fastRetry() retryPolicy {
+	p := streamRetry()
+	p.backoff = gax.Backoff{Initial: time.Millisecond, Max: 2 * time.Millisecond}
+	p.outage = p.backoff
+	return p
 }
 
 func eventIDs(t *testing.T, rows [][]byte) []string {
@@ -399,7 +407,7 @@ func TestStreamFnBatches(t *testing.T) {
 		events[i].Properties = ptr(`{"blob":"` + strings.Repeat("x", 1<<20) + `"}`)
 	}
 	huge := speedEvent("huge", "2024-05-01T00:00:00Z", ptr("m-huge"))
-	huge.Properties = ptr(`{"blob":"` + strings.Repeat("x", maxAppendBytes) + `"}`)
+	huge.Properties = ptr(`{"blob":"` + strings.Repeat("x", bigQueryServer.appendBytes) + `"}`)
 	events = append(events, huge)
 
 	a := &fakeAppender{}
@@ -523,47 +531,98 @@ func TestStreamFnRowErrors(t *testing.T) {
 
 func TestStreamFnRetries(t *testing.T) {
 	unavailable := status.Error(codes.Unavailable, "backend unavailable")
+	internal := status.Error(codes.Internal, "cannot store the row")
+	refused := status.Error(codes.InvalidArgument, "bad request")
+	// times answers err to the first n appends, then nil.
+	times := func(n int, err error) func(int, [][]byte) error {
+		return func(call int, _ [][]byte) error {
+			if call <= n {
+				return err
+			}
+			return nil
+		}
+	}
+	// refusing answers err to every append that holds the row of id.
+	refusing := func(t *testing.T, id string, err error) func(int, [][]byte) error {
+		return func(_ int, rows [][]byte) error {
+			if slices.Contains(eventIDs(t, rows), id) {
+				return err
+			}
+			return nil
+		}
+	}
 	tests := []struct {
 		name      string
 		table     string
-		answers   []error // one per append; the last repeats
-		wantCalls int
-		wantDead  string // substring of every dead letter's error; "" for none
-		wantErr   string
+		emulator  bool
+		answer    func(t *testing.T) func(call int, rows [][]byte) error
+		wantCalls int      // -1: any
+		wantDead  []string // event ids (message ids for dead_letter) of the dead letters
+		wantError string   // substring of every dead letter's error, or of the bundle's error
+		wantFail  bool     // the bundle fails
 	}{
-		{name: "retries transient errors, then writes", table: schemas.TableEventsSpeed,
-			answers: []error{unavailable, status.Error(codes.Internal, "internal"), io.EOF, nil}, wantCalls: 4},
-		{name: "dead-letters the rows after six transient failures", table: schemas.TableEventsSpeed,
-			answers: []error{unavailable}, wantCalls: 6, wantDead: "6 attempts failed, the last: rpc error: code = Unavailable desc = backend unavailable"},
-		{name: "names the last answer when the connection closed on the last attempt", table: schemas.TableEventsSpeed,
-			answers: []error{status.Error(codes.Internal, "cannot store the row"), io.EOF}, wantCalls: 6,
-			wantDead: "6 attempts failed, the last: EOF (the last answer: rpc error: code = Internal desc = cannot store the row)"},
-		{name: "dead-letters the rows at once on an error that is not transient", table: schemas.TableEventsSpeed,
-			answers: []error{status.Error(codes.InvalidArgument, "bad descriptor")}, wantCalls: 1, wantDead: "append failed: rpc error: code = InvalidArgument desc = bad descriptor"},
-		{name: "fails the bundle rather than drop a dead letter", table: schemas.TableDeadLetter,
-			answers: []error{status.Error(codes.PermissionDenied, "denied")}, wantCalls: 1, wantErr: "BigQuery did not take 3 dead letters; the bundle fails so that they are retried, never dropped. The first: append failed: rpc error: code = PermissionDenied"},
+		{name: "retries an unavailable sink until it is back, and writes every row",
+			answer:    func(*testing.T) func(int, [][]byte) error { return times(40, unavailable) },
+			wantCalls: 41},
+		{name: "waits out a sink that closes connections, refuses access or has lost the table",
+			answer: func(*testing.T) func(int, [][]byte) error {
+				errs := []error{io.EOF, status.Error(codes.PermissionDenied, "denied"), status.Error(codes.NotFound, "no table"),
+					status.Error(codes.DeadlineExceeded, "slow"), status.Error(codes.ResourceExhausted, "quota"), status.Error(codes.Unknown, "?")}
+				return func(call int, _ [][]byte) error {
+					if call <= 3*len(errs) {
+						return errs[call%len(errs)]
+					}
+					return nil
+				}
+			},
+			wantCalls: 19},
+		{name: "against BigQuery, Internal is BigQuery's own trouble: retried until it passes",
+			answer:    func(*testing.T) func(int, [][]byte) error { return times(20, internal) },
+			wantCalls: 21},
+		{name: "a request BigQuery keeps refusing is sent in halves until the refused row is alone",
+			answer:    func(t *testing.T) func(int, [][]byte) error { return refusing(t, "e1", refused) },
+			wantCalls: -1, wantDead: []string{"e1"}, wantError: "append failed: rpc error: code = InvalidArgument desc = bad request"},
+		{name: "against the emulator, Internal is a row it cannot store",
+			emulator:  true,
+			answer:    func(t *testing.T) func(int, [][]byte) error { return refusing(t, "e2", internal) },
+			wantCalls: -1, wantDead: []string{"e2"}, wantError: "code = Internal desc = cannot store the row"},
+		{name: "a dead letter waits out an outage too", table: schemas.TableDeadLetter,
+			answer:    func(*testing.T) func(int, [][]byte) error { return times(10, status.Error(codes.PermissionDenied, "denied")) },
+			wantCalls: 11},
+		{name: "fails the bundle rather than drop a dead letter BigQuery refuses", table: schemas.TableDeadLetter,
+			answer:    func(*testing.T) func(int, [][]byte) error { return func(int, [][]byte) error { return refused } },
+			wantCalls: -1, wantFail: true,
+			wantError: "BigQuery did not take 3 dead letters; the bundle fails so that they are retried, never dropped. The first: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := &fakeAppender{answer: func(call int, _ [][]byte) (*storagepb.AppendRowsResponse, error) {
-				return &storagepb.AppendRowsResponse{}, tt.answers[min(call, len(tt.answers))-1]
+			if tt.emulator {
+				t.Setenv(EnvStorageEmulatorHost, "localhost:1")
+			}
+			answer := tt.answer(t)
+			a := &fakeAppender{answer: func(call int, rows [][]byte) (*storagepb.AppendRowsResponse, error) {
+				return &storagepb.AppendRowsResponse{}, answer(call, rows)
 			}}
+			table := tt.table
+			if table == "" {
+				table = schemas.TableEventsSpeed
+			}
 			var res bundleResult
-			if tt.table == schemas.TableDeadLetter {
+			if table == schemas.TableDeadLetter {
 				var dls []schemas.DeadLetter
 				for i := range 3 {
 					dls = append(dls, schemas.DeadLetter{Layer: schemas.LayerSpeed, Stage: "decode", Reason: "invalid_json", Payload: []byte{byte(i)}, MessageID: ptr(fmt.Sprint("d", i))})
 				}
-				res = runBundle(t, tt.table, a, dls)
+				res = runBundle(t, table, a, dls)
 			} else {
-				res = runBundle(t, tt.table, a, manyEvents(3))
+				res = runBundle(t, table, a, manyEvents(3))
 			}
-			if len(a.calls) != tt.wantCalls {
+			if tt.wantCalls >= 0 && len(a.calls) != tt.wantCalls {
 				t.Errorf("%d appends, want %d", len(a.calls), tt.wantCalls)
 			}
-			if tt.wantErr != "" {
-				if res.err == nil || !strings.Contains(res.err.Error(), tt.wantErr) {
-					t.Errorf("error %v, want it to contain %q", res.err, tt.wantErr)
+			if tt.wantFail {
+				if res.err == nil || !strings.Contains(res.err.Error(), tt.wantError) {
+					t.Errorf("error %v, want it to contain %q", res.err, tt.wantError)
 				}
 				if len(res.written) != 0 {
 					t.Errorf("written %v after a failed bundle", res.written)
@@ -573,19 +632,24 @@ func TestStreamFnRetries(t *testing.T) {
 			if res.err != nil {
 				t.Fatal(res.err)
 			}
-			if tt.wantDead == "" {
-				if len(res.dead) != 0 || len(res.written) != 3 {
-					t.Errorf("%d dead letters, %d written; want 0 and 3", len(res.dead), len(res.written))
-				}
-				return
-			}
-			if len(res.dead) != 3 || len(res.written) != 0 {
-				t.Fatalf("%d dead letters, %d written; want 3 and 0", len(res.dead), len(res.written))
-			}
+			var dead []string
 			for _, dl := range res.dead {
-				if !strings.Contains(dl.Error, tt.wantDead) {
-					t.Errorf("error %q, want it to contain %q", dl.Error, tt.wantDead)
+				var row struct {
+					EventID string `json:"event_id"`
 				}
+				if err := json.Unmarshal(dl.Payload, &row); err != nil {
+					t.Fatalf("dead letter payload %q: %v", dl.Payload, err)
+				}
+				dead = append(dead, row.EventID)
+				if !strings.Contains(dl.Error, tt.wantError) {
+					t.Errorf("error %q, want it to contain %q", dl.Error, tt.wantError)
+				}
+			}
+			if !slices.Equal(dead, tt.wantDead) {
+				t.Errorf("dead letters of %v, want %v", dead, tt.wantDead)
+			}
+			if len(res.written)+len(res.dead) != 3 {
+				t.Errorf("%d written and %d dead letters of 3 rows", len(res.written), len(res.dead))
 			}
 		})
 	}
@@ -593,52 +657,55 @@ func TestStreamFnRetries(t *testing.T) {
 	t.Run("a bundle whose context ends fails, with nothing written", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, failed, err := deliver(ctx, streamRetry(), nil, []streamRow{{data: []byte{}}}, nil, context.Canceled, nil)
+		_, failed, err := deliver(ctx, streamRetry(), nil, []streamRow{{data: []byte{}}}, nil, context.Canceled, retryHooks{})
+		if err == nil || len(failed) != 0 {
+			t.Errorf("deliver after the context ended: %v, %d failed rows", err, len(failed))
+		}
+	})
+
+	t.Run("a bundle whose context ends during an outage fails, with nothing written", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		send := func(context.Context, [][]byte) (*storagepb.AppendRowsResponse, error) { return nil, unavailable }
+		_, failed, err := deliver(ctx, fastRetry(), send, []streamRow{{data: []byte{}}}, nil, unavailable, retryHooks{})
 		if err == nil || len(failed) != 0 {
 			t.Errorf("deliver after the context ended: %v, %d failed rows", err, len(failed))
 		}
 	})
 }
 
-func TestRetryableAppend(t *testing.T) {
+func TestBlame(t *testing.T) {
 	apiErr, _ := apierror.FromError(status.Error(codes.Unavailable, "wrapped as the client returns it"))
 	tests := []struct {
-		err  error
-		want bool
+		err            error
+		want, emulator fault
 	}{
-		{status.Error(codes.Unavailable, "x"), true},
-		{status.Error(codes.ResourceExhausted, "x"), true},
-		{status.Error(codes.Aborted, "x"), true},
-		{status.Error(codes.Internal, "x"), true},
-		{status.Error(codes.DeadlineExceeded, "x"), true},
-		{apiErr, true},
-		{fmt.Errorf("append to t: %w", status.Error(codes.Unavailable, "x")), true},
-		{io.EOF, true},
-		{fmt.Errorf("send: %w", io.EOF), true},
-		{status.Error(codes.InvalidArgument, "x"), false},
-		{status.Error(codes.NotFound, "x"), false},
-		{status.Error(codes.PermissionDenied, "x"), false},
-		{status.Error(codes.FailedPrecondition, "x"), false},
-		{context.Canceled, false},
-		{status.Error(codes.Unknown, "x"), false},
-		{errors.New("something else"), false},
-		{nil, false},
+		{status.Error(codes.Unavailable, "x"), faultSink, faultSink},
+		{status.Error(codes.ResourceExhausted, "x"), faultSink, faultSink},
+		{status.Error(codes.Aborted, "x"), faultSink, faultSink},
+		{status.Error(codes.DeadlineExceeded, "x"), faultSink, faultSink},
+		{status.Error(codes.NotFound, "x"), faultSink, faultSink},
+		{status.Error(codes.PermissionDenied, "x"), faultSink, faultSink},
+		{status.Error(codes.Unauthenticated, "x"), faultSink, faultSink},
+		{status.Error(codes.Unknown, "failed to append rows: …"), faultSink, faultSink},
+		{apiErr, faultSink, faultSink},
+		{fmt.Errorf("append to t: %w", status.Error(codes.Unavailable, "x")), faultSink, faultSink},
+		{io.EOF, faultSink, faultSink},
+		{fmt.Errorf("send: %w", io.EOF), faultSink, faultSink},
+		{status.Error(codes.Internal, "x"), faultSink, faultRequest},
+		{status.Error(codes.InvalidArgument, "x"), faultRequest, faultRequest},
+		{status.Error(codes.FailedPrecondition, "x"), faultRequest, faultRequest},
+		{status.Error(codes.OutOfRange, "x"), faultRequest, faultRequest},
+		{errors.New("something else"), faultRequest, faultRequest},
 	}
 	for _, tt := range tests {
-		if got := retryableAppend(tt.err); got != tt.want {
-			t.Errorf("retryableAppend(%v) = %v, want %v", tt.err, got, tt.want)
+		if got := blame(tt.err, bigQueryServer); got != tt.want {
+			t.Errorf("against BigQuery, blame(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+		if got := blame(tt.err, emulatorServer); got != tt.emulator {
+			t.Errorf("against the emulator, blame(%v) = %v, want %v", tt.err, got, tt.emulator)
 		}
 	}
-
-	t.Run("against the emulator, Unknown: the status it ends a connection with", func(t *testing.T) {
-		t.Setenv(EnvStorageEmulatorHost, "localhost:1")
-		if !retryableAppend(status.Error(codes.Unknown, "failed to append rows: …")) {
-			t.Error("Unknown is not retried against the emulator")
-		}
-		if retryableAppend(status.Error(codes.InvalidArgument, "x")) {
-			t.Error("InvalidArgument is retried against the emulator")
-		}
-	})
 }
 
 func TestStreamRefuses(t *testing.T) {
