@@ -383,12 +383,12 @@ func dataOf(rows []streamRow) [][]byte {
 // streamRetry is the retry policy of an append. A request BigQuery
 // refuses is tried six times, 100 ms doubling to 5 s between tries (about
 // 6 s in all); an unavailable sink is retried for as long as it is down,
-// 100 ms doubling to 30 s between tries.
+// 100 ms doubling to 10 s between tries.
 func streamRetry() retryPolicy {
 	return retryPolicy{
 		attempts: 6,
 		backoff:  gax.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2},
-		outage:   gax.Backoff{Initial: 100 * time.Millisecond, Max: 30 * time.Second, Multiplier: 2},
+		outage:   gax.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2},
 	}
 }
 
