@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/railyard/railyard/transforms/bqsink"
 )
 
 // Destination is where a job writes: a BigQuery project and dataset.
@@ -17,9 +19,7 @@ type Destination struct {
 }
 
 var (
-	projectPattern = regexp.MustCompile(`^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
-	datasetPattern = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
-	bucketPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$`)
+	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$`)
 )
 
 // Validate checks the destination flags.
@@ -27,9 +27,9 @@ func (d Destination) Validate() error {
 	switch {
 	case d.Project == "":
 		return fmt.Errorf("--project is required: the Google Cloud project that holds the BigQuery dataset")
-	case !projectPattern.MatchString(d.Project):
+	case !bqsink.ValidProject(d.Project):
 		return fmt.Errorf("--project=%q is not a Google Cloud project id (6-30 lowercase letters, digits and hyphens, starting with a letter)", d.Project)
-	case !datasetPattern.MatchString(d.Dataset) || len(d.Dataset) > 1024:
+	case !bqsink.ValidDataset(d.Dataset):
 		return fmt.Errorf("--dataset=%q is not a BigQuery dataset name (letters, digits and underscores only)", d.Dataset)
 	}
 	return nil

@@ -30,17 +30,30 @@ type Config struct {
 const DefaultStagingExpiration = 24 * time.Hour
 
 var (
+	projectPattern = regexp.MustCompile(`^([a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
 	datasetPattern = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 	runIDPattern   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 )
 
-// Validate reports what is missing or malformed in c for Ensure.
+// ValidProject reports whether p is a Google Cloud project id: 6-30
+// lowercase letters, digits and hyphens, starting with a letter and not
+// ending with a hyphen, optionally after a domain ("example.com:p").
+// Railyard pastes project ids into SQL, so nothing else may pass.
+func ValidProject(p string) bool { return projectPattern.MatchString(p) }
+
+// ValidDataset reports whether d is a BigQuery dataset name: 1-1024
+// letters, digits and underscores.
+func ValidDataset(d string) bool { return len(d) <= 1024 && datasetPattern.MatchString(d) }
+
+// Validate reports what is missing or malformed in c for Ensure. Every
+// write validates its Config while the pipeline is built: the project
+// and dataset end up in SQL statements.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Project == "" {
-		errs = append(errs, errors.New("project is empty"))
+	if !ValidProject(c.Project) {
+		errs = append(errs, fmt.Errorf("project %q is not a Google Cloud project id (6-30 lowercase letters, digits and hyphens, starting with a letter)", c.Project))
 	}
-	if !datasetPattern.MatchString(c.Dataset) || len(c.Dataset) > 1024 {
+	if !ValidDataset(c.Dataset) {
 		errs = append(errs, fmt.Errorf("dataset %q is not 1-1024 letters, digits or underscores", c.Dataset))
 	}
 	if c.StagingExpiration < 0 {

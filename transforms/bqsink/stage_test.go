@@ -252,12 +252,17 @@ func TestConfigValidate(t *testing.T) {
 		cfg     Config
 		wantErr string
 	}{
-		{"complete", Config{Project: "p", Dataset: "railyard", RunID: "r-1"}, ""},
-		{"no project", Config{Dataset: "d", RunID: "r"}, "project is empty"},
-		{"dataset with a dash", Config{Project: "p", Dataset: "rail-yard", RunID: "r"}, `dataset "rail-yard"`},
-		{"no run id", Config{Project: "p", Dataset: "d"}, `run id ""`},
-		{"run id with a dot", Config{Project: "p", Dataset: "d", RunID: "a.b"}, `run id "a.b"`},
-		{"negative expiration", Config{Project: "p", Dataset: "d", RunID: "r", StagingExpiration: -time.Hour}, "negative"},
+		{"complete", Config{Project: "my-project", Dataset: "railyard", RunID: "r-1"}, ""},
+		{"a domain-scoped project", Config{Project: "example.com:my-project", Dataset: "railyard", RunID: "r-1"}, ""},
+		{"no project", Config{Dataset: "d", RunID: "r"}, `project "" is not a Google Cloud project id`},
+		{"a project that would break out of a quoted name in SQL", Config{Project: "p`; DROP TABLE x; --", Dataset: "d", RunID: "r"}, "is not a Google Cloud project id"},
+		{"a project with a dot", Config{Project: "my.project", Dataset: "d", RunID: "r"}, `project "my.project"`},
+		{"a project too short", Config{Project: "p", Dataset: "d", RunID: "r"}, `project "p"`},
+		{"dataset with a dash", Config{Project: "my-project", Dataset: "rail-yard", RunID: "r"}, `dataset "rail-yard"`},
+		{"dataset with a backquote", Config{Project: "my-project", Dataset: "a`b", RunID: "r"}, "dataset \"a`b\""},
+		{"no run id", Config{Project: "my-project", Dataset: "d"}, `run id ""`},
+		{"run id with a dot", Config{Project: "my-project", Dataset: "d", RunID: "a.b"}, `run id "a.b"`},
+		{"negative expiration", Config{Project: "my-project", Dataset: "d", RunID: "r", StagingExpiration: -time.Hour}, "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

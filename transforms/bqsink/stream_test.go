@@ -709,7 +709,7 @@ func TestBlame(t *testing.T) {
 }
 
 func TestStreamRefuses(t *testing.T) {
-	cfg := Config{Project: "p", Dataset: "d"}
+	cfg := Config{Project: "my-project", Dataset: "d"}
 	events, _ := schemas.LookupTable(schemas.TableEventsSpeed)
 	batch, _ := schemas.LookupTable(schemas.TableEventsBatch)
 	tests := []struct {
@@ -721,7 +721,7 @@ func TestStreamRefuses(t *testing.T) {
 	}{
 		{"a batch table", cfg, batch, []schemas.Event{}, "Stream writes the speed layer's tables and dead_letter only"},
 		{"rows of another type", cfg, events, []schemas.Session{}, "rows are schemas.Session, the table's rows are schemas.Event"},
-		{"a config without project", Config{Dataset: "d"}, events, []schemas.Event{}, "project is empty"},
+		{"a config without project", Config{Dataset: "d"}, events, []schemas.Event{}, `project "" is not a Google Cloud project id`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
