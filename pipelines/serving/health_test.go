@@ -33,9 +33,12 @@ func TestPipelineHealth(t *testing.T) {
 	}
 	e.insert(schemas.TableEventsSpeed, speed...)
 	e.insert(schemas.TableEventsBatch, batch...)
-	e.exec(`INSERT INTO {dead_letter} (failed_at, layer, stage, reason, error, payload, publish_time)
-VALUES (@now, 'speed', 'decode', 'invalid_json', 'x', FROM_BASE64('e30='), @published),
-       (@failed, 'batch', 'decode', 'missing_event_id', 'x', FROM_BASE64('e30='), NULL)`,
+	// The speed layer's bad message twice: Pub/Sub delivered it again
+	// after a crash, and it counts once.
+	e.exec(`INSERT INTO {dead_letter} (failed_at, layer, stage, reason, error, payload, publish_time, message_id)
+VALUES (@now, 'speed', 'decode', 'invalid_json', 'x', FROM_BASE64('e30='), @published, 'm-bad'),
+       (@now, 'speed', 'decode', 'invalid_json', 'x', FROM_BASE64('e30='), @published, 'm-bad'),
+       (@failed, 'batch', 'decode', 'missing_event_id', 'x', FROM_BASE64('e30='), NULL, NULL)`,
 		bigquery.QueryParameter{Name: "now", Value: now},
 		bigquery.QueryParameter{Name: "published", Value: now.Add(-9 * time.Minute)},
 		bigquery.QueryParameter{Name: "failed", Value: now.Add(-30 * time.Minute)})
@@ -80,6 +83,10 @@ VALUES (@now, 'speed', 'decode', 'invalid_json', 'x', FROM_BASE64('e30='), @publ
 		c := want[layer][at.Truncate(time.Hour)]
 		c.dead++
 		want[layer][at.Truncate(time.Hour)] = c
+	}
+
+	if r := e.rows(`SELECT COUNT(*) AS n, COUNT(DISTINCT record_key) AS records FROM {dead_letters}`)[0]; toInt(r["n"]) != 3 || toInt(r["records"]) != 2 {
+		t.Errorf("dead_letters: %v rows of %v distinct record_key, want 3 rows of 2 bad records", r["n"], r["records"])
 	}
 
 	rows := e.rows(`SELECT * FROM {pipeline_health} ORDER BY layer, hour_start`)

@@ -1,13 +1,19 @@
 -- view: dead_letters
 -- Dead letters of both layers in readable form: why each record failed,
 -- where, and a text preview of its payload. A bad record the stream saw and
--- the batch layer later re-read appears once per layer. The raw bytes are in
+-- the batch layer later re-read appears once per layer. A message Pub/Sub
+-- delivered again after a crash is dead-lettered again: count
+-- DISTINCT record_key to count each bad record once. The raw bytes are in
 -- dead_letter.payload. Filter on failed_at to scan only the days you need.
 --
 -- columns from dead_letter: failed_at
 -- column received_at TIMESTAMP: When the record arrived: its Pub/Sub
 --   publish time when known, otherwise failed_at.
 -- columns from dead_letter: layer, stage, reason, error
+-- column record_key STRING: Identifies the bad record within its layer: the
+--   layer and the Pub/Sub message_id, or the lake line (source_uri) when
+--   there is no message id, or a hash of the payload when there is
+--   neither. Rows of a record dead-lettered more than once share it.
 -- column payload_bytes INT64: Size of the stored payload in bytes.
 -- column payload_preview STRING: The first 1024 bytes of the payload as
 --   text: bytes that are not valid UTF-8 and control characters other than
@@ -24,6 +30,7 @@ SELECT
   d.stage,
   d.reason,
   d.error,
+  CONCAT(d.layer, ':', COALESCE(d.message_id, d.source_uri, TO_HEX(SHA256(d.payload)))) AS record_key,
   LENGTH(d.payload) AS payload_bytes,
   REGEXP_REPLACE(
     SAFE_CONVERT_BYTES_TO_STRING(SUBSTR(d.payload, 1, 1024)),

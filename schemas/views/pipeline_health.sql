@@ -11,8 +11,9 @@
 --   counted were received (Pub/Sub publish time, or file creation time).
 -- column event_rows INT64: Rows the layer wrote to its events table for records
 --   received in the hour (speed rows before deduplication).
--- column dead_letters INT64: Dead letters of the layer for records received
---   in the hour.
+-- column dead_letters INT64: Bad records of the layer received in the hour,
+--   each once (a message dead-lettered again after a redelivery counts
+--   once; see record_key in dead_letters).
 -- column dead_letter_rate FLOAT64: dead_letters / (event_rows + dead_letters);
 --   NULL when the layer received nothing in the hour.
 -- column newest_event_time TIMESTAMP: The newest event time (not in the
@@ -70,7 +71,7 @@ WITH
   dead AS (
     SELECT
       d.layer, TIMESTAMP_TRUNC(COALESCE(d.publish_time, d.failed_at), HOUR) AS hour_start,
-      COUNT(*) AS dead_letters
+      COUNT(DISTINCT CONCAT(d.layer, ':', COALESCE(d.message_id, d.source_uri, TO_HEX(SHA256(d.payload))))) AS dead_letters
     FROM `{project}.{dataset}.dead_letter` AS d
     WHERE d.failed_at >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 7 DAY)
     GROUP BY layer, hour_start

@@ -65,6 +65,12 @@ view: dead_letters {
     sql: ${TABLE}.message_id ;;
   }
 
+  dimension: record_key {
+    type: string
+    description: "Identifies the bad record within its layer; rows of a record dead-lettered more than once (a Pub/Sub redelivery) share it."
+    sql: ${TABLE}.record_key ;;
+  }
+
   dimension: attributes {
     type: string
     sql: ${TABLE}.attributes ;;
@@ -72,6 +78,12 @@ view: dead_letters {
 
   measure: dead_letters {
     type: count
-    description: "Number of dead letters."
+    description: "Number of dead-letter rows."
+  }
+
+  measure: bad_records {
+    type: count_distinct
+    sql: ${record_key} ;;
+    description: "Number of bad records, each once, however often it was dead-lettered."
   }
 }
