@@ -26,6 +26,7 @@ SUBSCRIPTION_ID="${SUBSCRIPTION_ID:-railyard-events}"
 REPOSITORY="${REPOSITORY:-railyard}"
 WORKER_SA_NAME="${WORKER_SA_NAME:-railyard-worker}"
 BATCH_SA_NAME="${BATCH_SA_NAME:-railyard-batch}"
+BATCH_WORKER_SA_NAME="${BATCH_WORKER_SA_NAME:-railyard-batch-worker}"
 JOB_NAME_PREFIX="${JOB_NAME_PREFIX:-railyard-}"
 STREAMING_JOB_NAME="${STREAMING_JOB_NAME:-${JOB_NAME_PREFIX}streaming}"
 BATCH_RUN_JOB="${BATCH_RUN_JOB:-${JOB_NAME_PREFIX}batch}"
@@ -41,6 +42,7 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$REPO_ROOT/runners/dataflow"
 WORKER_SA="${WORKER_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
 BATCH_SA="${BATCH_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
+BATCH_WORKER_SA="${BATCH_WORKER_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
 REGISTRY="${REGION}-docker.pkg.dev/${PROJECT_ID}/${REPOSITORY}"
 STREAMING_IMAGE="${REGISTRY}/railyard-streaming:${TAG}"
 BATCH_IMAGE="${REGISTRY}/railyard-batch:${TAG}"
@@ -71,10 +73,14 @@ create_buckets() {
 			gcloud storage buckets create "gs://$bucket" --location="$REGION" \
 				--uniform-bucket-level-access --public-access-prevention --soft-delete-duration=0
 		else
+			# The lake is the truth: Object Versioning keeps a deleted or
+			# overwritten object as a noncurrent version for 30 days
+			# (lake-lifecycle.json), so a mistaken delete can be undone.
 			gcloud storage buckets create "gs://$bucket" --location="$REGION" \
 				--uniform-bucket-level-access --public-access-prevention
 		fi
 	done
+	gcloud storage buckets update "gs://$LAKE_BUCKET" --versioning --lifecycle-file="$HERE/lake-lifecycle.json"
 }
 
 create_pubsub() {
@@ -111,29 +117,40 @@ grant_dataset() { # MEMBER ROLE: a role on the dataset only, with BigQuery's GRA
 create_service_accounts() {
 	say "6. Service accounts and their roles (README.md, \"Service accounts\")"
 	local name
-	for name in "$WORKER_SA_NAME" "$BATCH_SA_NAME"; do
+	for name in "$WORKER_SA_NAME" "$BATCH_WORKER_SA_NAME" "$BATCH_SA_NAME"; do
 		gcloud iam service-accounts describe "${name}@${PROJECT_ID}.iam.gserviceaccount.com" >/dev/null 2>&1 ||
 			gcloud iam service-accounts create "$name" --display-name="Railyard ${name#railyard-}"
 	done
-	local worker="serviceAccount:$WORKER_SA" batch="serviceAccount:$BATCH_SA"
+	local worker="serviceAccount:$WORKER_SA" batchWorker="serviceAccount:$BATCH_WORKER_SA" batch="serviceAccount:$BATCH_SA"
 
-	# The worker: Dataflow's workers and the streaming job's Flex Template launcher.
+	# The streaming worker: Dataflow's workers of the streaming job and its
+	# Flex Template launcher. On the lake it may create objects and read
+	# them, never overwrite or delete one.
 	grant_project "$worker" roles/dataflow.worker
 	grant_project "$worker" roles/bigquery.jobUser
 	grant_dataset "$worker" roles/bigquery.dataEditor
 	gcloud pubsub subscriptions add-iam-policy-binding "$SUBSCRIPTION_ID" --member="$worker" --role=roles/pubsub.subscriber --format=none
 	gcloud pubsub subscriptions add-iam-policy-binding "$SUBSCRIPTION_ID" --member="$worker" --role=roles/pubsub.viewer --format=none
-	gcloud storage buckets add-iam-policy-binding "gs://$LAKE_BUCKET" --member="$worker" --role=roles/storage.objectAdmin --format=none
+	gcloud storage buckets add-iam-policy-binding "gs://$LAKE_BUCKET" --member="$worker" --role=roles/storage.objectCreator --format=none
+	gcloud storage buckets add-iam-policy-binding "gs://$LAKE_BUCKET" --member="$worker" --role=roles/storage.objectViewer --format=none
 	gcloud storage buckets add-iam-policy-binding "gs://$DATAFLOW_BUCKET" --member="$worker" --role=roles/storage.objectAdmin --format=none
 	gcloud artifacts repositories add-iam-policy-binding "$REPOSITORY" --location="$REGION" \
 		--member="$worker" --role=roles/artifactregistry.reader --format=none
+
+	# The batch worker: Dataflow's workers of the batch job. It only reads
+	# the lake.
+	grant_project "$batchWorker" roles/dataflow.worker
+	grant_project "$batchWorker" roles/bigquery.jobUser
+	grant_dataset "$batchWorker" roles/bigquery.dataEditor
+	gcloud storage buckets add-iam-policy-binding "gs://$LAKE_BUCKET" --member="$batchWorker" --role=roles/storage.objectViewer --format=none
+	gcloud storage buckets add-iam-policy-binding "gs://$DATAFLOW_BUCKET" --member="$batchWorker" --role=roles/storage.objectAdmin --format=none
 
 	# The batch launcher: the Cloud Run job that submits a batch run, waits
 	# for it and records its days.
 	grant_project "$batch" roles/dataflow.developer
 	grant_project "$batch" roles/bigquery.jobUser
 	grant_dataset "$batch" roles/bigquery.dataEditor
-	gcloud iam service-accounts add-iam-policy-binding "$WORKER_SA" --member="$batch" --role=roles/iam.serviceAccountUser --format=none
+	gcloud iam service-accounts add-iam-policy-binding "$BATCH_WORKER_SA" --member="$batch" --role=roles/iam.serviceAccountUser --format=none
 	gcloud storage buckets add-iam-policy-binding "gs://$DATAFLOW_BUCKET" --member="$batch" --role=roles/storage.objectAdmin --format=none
 }
 
@@ -235,7 +252,7 @@ run_batch() { # FROM TO
 	local args=(
 		--runner=dataflow --project="$PROJECT_ID" --region="$REGION"
 		--staging_location="gs://$DATAFLOW_BUCKET/staging" --temp_location="gs://$DATAFLOW_BUCKET/temp"
-		--service_account_email="$WORKER_SA" --job_name="$name"
+		--service_account_email="$BATCH_WORKER_SA" --job_name="$name"
 		--lake="gs://$LAKE_BUCKET" --from="$from" --to="$to" --dataset="$DATASET"
 	)
 	if [[ -n $WORKER_MACHINE_TYPE ]]; then args+=(--worker_machine_type="$WORKER_MACHINE_TYPE"); fi

@@ -1,6 +1,7 @@
 package dataflow
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -96,6 +97,38 @@ func TestLaunchScriptSetup(t *testing.T) {
 			}
 		}
 	})
+	t.Run("keeps overwritten or deleted lake objects as noncurrent versions for 30 days", func(t *testing.T) {
+		var lake []string
+		for _, c := range find(calls, "gcloud", "storage", "buckets", "update") {
+			if c[4] == "gs://"+project+"-railyard-lake" {
+				lake = c
+			}
+		}
+		if _, on := flagOf(lake, "versioning"); !on {
+			t.Fatalf("the lake bucket's update %v does not turn on versioning", lake)
+		}
+		file, _ := flagOf(lake, "lifecycle-file")
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lc struct {
+			Rule []struct {
+				Action    struct{ Type string }
+				Condition struct {
+					IsLive                  *bool `json:"isLive"`
+					DaysSinceNoncurrentTime int   `json:"daysSinceNoncurrentTime"`
+				}
+			}
+		}
+		if err := json.Unmarshal(data, &lc); err != nil {
+			t.Fatal(err)
+		}
+		if len(lc.Rule) != 1 || lc.Rule[0].Action.Type != "Delete" || lc.Rule[0].Condition.IsLive == nil || *lc.Rule[0].Condition.IsLive ||
+			lc.Rule[0].Condition.DaysSinceNoncurrentTime != 30 {
+			t.Errorf("lifecycle %+v, want one rule deleting noncurrent versions (only) 30 days after they became noncurrent", lc)
+		}
+	})
 	t.Run("creates the subscription with a 600 s ack deadline", func(t *testing.T) {
 		sub := find(calls, "gcloud", "pubsub", "subscriptions", "create")
 		if len(sub) != 1 {
@@ -108,15 +141,22 @@ func TestLaunchScriptSetup(t *testing.T) {
 	t.Run("grants each service account the roles README.md lists, where it lists them", func(t *testing.T) {
 		worker := "serviceAccount:railyard-worker@" + project + ".iam.gserviceaccount.com"
 		batch := "serviceAccount:railyard-batch@" + project + ".iam.gserviceaccount.com"
+		batchWorker := "serviceAccount:railyard-batch-worker@" + project + ".iam.gserviceaccount.com"
 		want := []string{
 			"project " + worker + " roles/dataflow.worker",
 			"project " + worker + " roles/bigquery.jobUser",
 			"dataset " + worker + " roles/bigquery.dataEditor",
 			"subscription " + worker + " roles/pubsub.subscriber",
 			"subscription " + worker + " roles/pubsub.viewer",
-			"bucket gs://" + project + "-railyard-lake " + worker + " roles/storage.objectAdmin",
+			"bucket gs://" + project + "-railyard-lake " + worker + " roles/storage.objectCreator",
+			"bucket gs://" + project + "-railyard-lake " + worker + " roles/storage.objectViewer",
 			"bucket gs://" + project + "-railyard-dataflow " + worker + " roles/storage.objectAdmin",
 			"repository " + worker + " roles/artifactregistry.reader",
+			"project " + batchWorker + " roles/dataflow.worker",
+			"project " + batchWorker + " roles/bigquery.jobUser",
+			"dataset " + batchWorker + " roles/bigquery.dataEditor",
+			"bucket gs://" + project + "-railyard-lake " + batchWorker + " roles/storage.objectViewer",
+			"bucket gs://" + project + "-railyard-dataflow " + batchWorker + " roles/storage.objectAdmin",
 			"project " + batch + " roles/dataflow.developer",
 			"project " + batch + " roles/bigquery.jobUser",
 			"dataset " + batch + " roles/bigquery.dataEditor",
@@ -296,6 +336,9 @@ func TestLaunchScriptBatch(t *testing.T) {
 	cfg.Project = project
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("the batch job refuses the Cloud Run job's arguments: %v", err)
+	}
+	if sa, _ := flagOf(args, "service_account_email"); sa != "railyard-batch-worker@"+project+".iam.gserviceaccount.com" {
+		t.Errorf("--service_account_email=%q, want the batch worker, which only reads the lake", sa)
 	}
 	if name, _ := flagOf(args, "job_name"); !strings.HasPrefix(name, "railyard-batch-"+from+"-"+to+"-") {
 		t.Errorf("--job_name=%q, want railyard-batch-%s-%s-…, starting with the alert policies' prefix", name, from, to)
