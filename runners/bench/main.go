@@ -3,13 +3,17 @@
 // aggregation to the same data on the same machine.
 //
 //	go run ./runners/bench --events=1000000
+//	go run ./runners/bench --events=100000 --e2e
 //
 // It writes N synthetic archive lines (about 3% duplicates, 1% bad) as
 // gzip lake files, runs each side in a child process of its own (so each
 // peak RSS is its own), checks that both produced the same counts, and
 // prints a table with events/s, the ratio, the peak memory and the
 // machine it ran on. --cpuprofile writes the Beam side's CPU profile,
-// --memprofile its heap profile at the largest live heap.
+// --memprofile its heap profile at the largest live heap. --e2e adds the
+// batch job end to end, from the same files into a fresh BigQuery
+// emulator, beside a plain Storage Write loop into another: the
+// emulator's ingestion ceiling.
 package main
 
 import (
@@ -53,7 +57,8 @@ var (
 	dir        = flag.String("dir", "", "Folder for the lake files (default: a new temporary folder, removed at the end).")
 	cpuprofile = flag.String("cpuprofile", "", "Write the Beam side's CPU profile here.")
 	memprofile = flag.String("memprofile", "", "Write the Beam side's heap profile here, as of the largest live heap seen.")
-	mode       = flag.String("mode", "", "Internal: run one side (plain or beam) over --dir and print its result as JSON.")
+	e2e        = flag.Bool("e2e", false, "Also run the batch job end to end into a fresh BigQuery emulator, and a Storage Write loop that measures the emulator's ceiling.")
+	mode       = flag.String("mode", "", "Internal: run one side (plain, beam, e2e or ceiling) over --dir and print its result as JSON.")
 )
 
 // result is what one side reports to the parent.
@@ -78,6 +83,8 @@ func main() {
 		err = compare()
 	case "plain", "beam":
 		err = runSide(*mode)
+	case "e2e", "ceiling":
+		err = runE2ESide(*mode)
 	default:
 		err = fmt.Errorf("--mode=%q: want plain or beam", *mode)
 	}
@@ -120,6 +127,9 @@ func compare() error {
 		return fmt.Errorf("the two sides disagree: plain %+v, beam %+v", plain, beamSide)
 	}
 	printTable(os.Stdout, results)
+	if *e2e {
+		return endToEnd(os.Stdout, lakeDir, beamSide)
+	}
 	return nil
 }
 
