@@ -587,7 +587,9 @@ func TestStreamFnRetries(t *testing.T) {
 			answer:    func(t *testing.T) func(int, [][]byte) error { return refusing(t, "e2", internal) },
 			wantCalls: -1, wantDead: []string{"e2"}, wantError: "code = Internal desc = cannot store the row"},
 		{name: "a dead letter waits out an outage too", table: schemas.TableDeadLetter,
-			answer:    func(*testing.T) func(int, [][]byte) error { return times(10, status.Error(codes.PermissionDenied, "denied")) },
+			answer: func(*testing.T) func(int, [][]byte) error {
+				return times(10, status.Error(codes.PermissionDenied, "denied"))
+			},
 			wantCalls: 11},
 		{name: "fails the bundle rather than drop a dead letter BigQuery refuses", table: schemas.TableDeadLetter,
 			answer:    func(*testing.T) func(int, [][]byte) error { return func(int, [][]byte) error { return refused } },

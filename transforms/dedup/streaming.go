@@ -51,7 +51,7 @@ func firstArrivals(s beam.Scope, keyed beam.PCollection, horizon time.Duration) 
 // clears the state, and a record arriving after that is emitted again.
 //
 // It has exactly one timer family: Prism v2.77.0 hung on a DoFn with two
-// (see DESIGN.md).
+// (see runners/KNOWN_ISSUES.md).
 type firstArrivalFn struct {
 	Horizon time.Duration
 	First   state.Value[string]

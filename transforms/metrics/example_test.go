@@ -22,7 +22,7 @@ func ExamplePerMinute_batch() {
 // The streaming job revises each minute: early every 30 s of processing
 // time, on time, then on every late event for 10 minutes. Each pane holds
 // the whole minute so far. On Prism v2.77.0, keep the allowed lateness
-// well above the early-firing delay (see DESIGN.md).
+// well above the early-firing delay (see runners/KNOWN_ISSUES.md).
 func ExamplePerMinute_streaming() {
 	_, s := beam.NewPipelineWithRoot()
 	events := beam.Create(s, schemas.Event{EventID: "a", EventType: "page.view", Source: "web-shop"})

@@ -182,7 +182,7 @@ func (c Config) onPrism() bool { return c.Runner == "" || c.Runner == "prism" }
 // once the watermark passes its end plus the allowed lateness, and its
 // early timer fires at most EarlyFiring after its last element. So the
 // lateness must hold many early-firing delays (the measured mitigation,
-// DESIGN.md), the watermark must not outrun the wall clock by more than
+// runners/KNOWN_ISSUES.md), the watermark must not outrun the wall clock by more than
 // lateness/EarlyFiring (the job caps its speed, see watermarkSpeed), and a
 // run that stops when idle must stay idle longer than a firing delay.
 func (c Config) prismSafe() error {

@@ -23,7 +23,7 @@ import (
 
 // Prism v2.77.0 fails a job when a window's state is collected while an
 // early-firing (processing-time) timer is still pending for it (see
-// DESIGN.md and Config.prismSafe). This test reproduces the condition
+// runners/KNOWN_ISSUES.md and Config.prismSafe). This test reproduces the condition
 // with the streaming job's trigger and its onTimeEnough step, on a stream
 // of events into 5-second windows (see crashEventsFn): 5,000 a second
 // in the first two cases, 10,500 in the last.
