@@ -101,6 +101,12 @@ const (
 	ReasonBadEnvelope     = "bad_envelope"
 	ReasonWriteFailed     = "write_failed"
 	ReasonUnreadableInput = "unreadable_input"
+	// Lake objects that cannot be read as files of lines (lake.Read): a
+	// .gz object of 0 bytes, one that is not gzip, and a gzip stream that
+	// breaks (truncated, corrupt) after the lines read before the break.
+	ReasonEmptyFile   = "empty_file"
+	ReasonNotGzip     = "not_gzip"
+	ReasonCorruptGzip = "corrupt_gzip"
 )
 
 // ContractError is why a record is not a valid event: a reason code from

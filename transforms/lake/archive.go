@@ -5,9 +5,13 @@ import (
 	"cmp"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
+	"net/http"
 	"reflect"
 	"regexp"
 	"slices"
@@ -21,6 +25,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/api/googleapi"
 
 	"github.com/railyard/railyard/schemas"
 )
@@ -55,9 +60,10 @@ const (
 )
 
 // Retries of one object write: Cloud Storage's client retries transient
-// failures (429, 5xx, broken connections) with backoff. The write is
-// idempotent — the same name with the same bytes — so it is retried even
-// without a precondition.
+// failures (429, 5xx, broken connections) with backoff. The write only
+// creates an object (a does-not-exist precondition) whose name carries a
+// digest of its content, so a retry that finds the object stored by the
+// attempt before it is done, not a conflict.
 const (
 	writeAttempts = 6
 	writeTimeout  = 5 * time.Minute
@@ -204,15 +210,31 @@ func init() {
 // Per window, hour folder and shard (a stable hash of the message id mod
 // cfg.Shards), one gzip file of JSON lines:
 //
-//	<lake>/raw/dt=YYYY-MM-DD/hr=HH/stream-<window start, 20060102T150405Z>-<shard>-of-<shards>-p<pane>.jsonl.gz
+//	<lake>/raw/dt=YYYY-MM-DD/hr=HH/stream-<window start, 20060102T150405Z>-<shard>-of-<shards>-p<pane>-<digest>.jsonl.gz
 //
 // Lines are sorted by message id, then publish time, a line identical to
 // the one before it (a redelivery of the same message) is written once,
-// and the gzip header holds no name or time: the name and the bytes
-// depend only on the window's records, so a retried bundle overwrites the
-// same object with the same bytes rather than adding a duplicate. A
-// write is retried while it fails transiently; if it still fails, the
-// bundle fails and the runner retries it. Nothing is dropped.
+// and the gzip header holds no name or time. The digest is the first 16
+// hex digits of the SHA-256 of the file's lines (uncompressed): the same
+// records give the same name, other records another name.
+//
+// # Nothing is replaced
+//
+// A file is only ever created, never overwritten: it is written with a
+// does-not-exist precondition. Two writers of one window, shard and pane
+// with different records — two streaming jobs on one subscription (a
+// blue/green start, a drain overlapping its successor), or a restored
+// job that fires a window again with only what came after its checkpoint
+// — write files of different names, so neither removes a message the
+// other stored; the batch job removes the duplicate lines by event_id. A
+// retried bundle, or a second writer of the same records, finds its file
+// already there (412 Precondition Failed): the object is checked to hold
+// the same lines (the digest in its metadata, else its content) and the
+// write counts as done, without a second file. An object of that name
+// with other lines (never written by Archive) fails the write rather than
+// being replaced. A write is retried while it fails transiently; if it
+// still fails, the bundle fails and the runner retries it. Nothing is
+// dropped.
 //
 // # Trigger
 //
@@ -260,9 +282,21 @@ func shardOf(messageID string, shards int) int {
 	return int(h.Sum32() % uint32(shards))
 }
 
-// fileName is the archive file of one window, shard and pane.
-func fileName(windowStart time.Time, shard, shards int, pane int64) string {
-	return fmt.Sprintf("stream-%s-%03d-of-%03d-p%d.jsonl.gz", windowStart.UTC().Format("20060102T150405Z"), shard, shards, pane)
+// digestLen is how many hex digits of the content's SHA-256 a file name
+// carries: 64 bits, so two different sets of records of one window,
+// shard and pane never share a name in practice (and if they did, the
+// write would fail rather than replace the file: see put).
+const digestLen = 16
+
+// metaDigest is the object metadata key holding the full SHA-256 (hex) of
+// an archive file's lines, which tells a retry that the object of its
+// name holds its lines without downloading it.
+const metaDigest = "railyard-lines-sha256"
+
+// fileName is the archive file of one window, shard and pane, holding the
+// lines of digest (the hex SHA-256 of the uncompressed lines).
+func fileName(windowStart time.Time, shard, shards int, pane int64, digest string) string {
+	return fmt.Sprintf("stream-%s-%03d-of-%03d-p%d-%s.jsonl.gz", windowStart.UTC().Format("20060102T150405Z"), shard, shards, pane, digest[:digestLen])
 }
 
 // writeArchiveFn writes the records of one window, hour and shard to
@@ -314,7 +348,7 @@ func (fn *writeArchiveFn) ProcessElement(ctx context.Context, pane beam.PaneInfo
 	if !ok {
 		return fmt.Errorf("lake: archive window %v is not a fixed window", w)
 	}
-	object := fn.prefix + schemas.LakeHourPath(key.Hour) + fileName(iw.Start.ToTime(), key.Shard, fn.Shards, pane.Index)
+	folder := fn.prefix + schemas.LakeHourPath(key.Hour)
 
 	var lines []archiveLine
 	var done []Archived
@@ -322,16 +356,17 @@ func (fn *writeArchiveFn) ProcessElement(ctx context.Context, pane beam.PaneInfo
 	for recs(&rec) {
 		line, err := schemas.MarshalEnvelope(rec)
 		if err != nil {
-			return fmt.Errorf("lake: archive message %s to %s: %w", rec.MessageID, object, err)
+			return fmt.Errorf("lake: archive message %s to gs://%s/%s: %w", rec.MessageID, fn.bucket, folder, err)
 		}
 		lines = append(lines, archiveLine{messageID: rec.MessageID, publishTime: rec.PublishTime, line: line})
 		done = append(done, Archived{MessageID: rec.MessageID, AckID: rec.AckID})
 	}
-	data, err := gzipLines(lines)
+	data, digest, err := gzipLines(lines)
 	if err != nil {
-		return fmt.Errorf("lake: archive %s: %w", object, err)
+		return fmt.Errorf("lake: archive to gs://%s/%s: %w", fn.bucket, folder, err)
 	}
-	if err := fn.put(ctx, object, data); err != nil {
+	object := folder + fileName(iw.Start.ToTime(), key.Shard, fn.Shards, pane.Index, digest)
+	if err := fn.put(ctx, object, data, digest); err != nil {
 		return fmt.Errorf("lake: write gs://%s/%s: %w", fn.bucket, object, err)
 	}
 	fn.files.Inc(ctx, 1)
@@ -344,32 +379,39 @@ func (fn *writeArchiveFn) ProcessElement(ctx context.Context, pane beam.PaneInfo
 
 // gzipLines sorts the lines (message id, publish time, bytes), drops
 // repeats of a line, and gzips them, each ending in a newline, with no
-// name or time in the header: the same lines give the same bytes.
-func gzipLines(lines []archiveLine) ([]byte, error) {
+// name or time in the header: the same lines give the same bytes. digest
+// is the hex SHA-256 of the uncompressed lines.
+func gzipLines(lines []archiveLine) (data []byte, digest string, err error) {
 	slices.SortFunc(lines, func(a, b archiveLine) int {
 		return cmp.Or(strings.Compare(a.messageID, b.messageID), cmp.Compare(a.publishTime, b.publishTime), bytes.Compare(a.line, b.line))
 	})
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
+	h := sha256.New()
+	w := io.MultiWriter(zw, h)
 	for i, l := range lines {
 		if i > 0 && bytes.Equal(l.line, lines[i-1].line) {
 			continue
 		}
-		if _, err := zw.Write(l.line); err != nil {
-			return nil, err
+		if _, err := w.Write(l.line); err != nil {
+			return nil, "", err
 		}
-		if _, err := zw.Write([]byte{'\n'}); err != nil {
-			return nil, err
+		if _, err := w.Write([]byte{'\n'}); err != nil {
+			return nil, "", err
 		}
 	}
 	if err := zw.Close(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return b.Bytes(), nil
+	return b.Bytes(), hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// put writes one object, overwriting it if it exists.
-func (fn *writeArchiveFn) put(ctx context.Context, object string, data []byte) error {
+// put creates one object holding data, whose lines have the hex SHA-256
+// digest. It never overwrites: if the object exists already (an earlier
+// attempt of the same bundle, or another writer of the same records), it
+// is done once the object is known to hold the same lines, and fails if
+// it holds other ones.
+func (fn *writeArchiveFn) put(ctx context.Context, object string, data []byte, digest string) error {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	obj := fn.client.Bucket(fn.bucket).Object(object).Retryer(
@@ -377,12 +419,55 @@ func (fn *writeArchiveFn) put(ctx context.Context, object string, data []byte) e
 		storage.WithBackoff(writeBackoff()),
 		storage.WithMaxAttempts(writeAttempts),
 	)
-	w := obj.NewWriter(ctx)
+	w := obj.If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
 	w.ContentType = "application/gzip"
+	w.Metadata = map[string]string{metaDigest: digest}
 	if _, err := w.Write(data); err != nil {
 		cancel() // abandons the upload
 		_ = w.Close()
 		return err
 	}
-	return w.Close()
+	err := w.Close()
+	var gerr *googleapi.Error
+	if !errors.As(err, &gerr) || gerr.Code != http.StatusPreconditionFailed {
+		return err
+	}
+	same, err := holdsLines(ctx, obj, digest)
+	if err != nil {
+		return fmt.Errorf("the object exists already; checking that it holds the same lines: %w", err)
+	}
+	if !same {
+		return fmt.Errorf("the object exists already with other lines than its name's digest %s; it is not replaced (it was not written by the archive: move it away, and the runner's retry writes the file)", digest[:digestLen])
+	}
+	return nil
+}
+
+// holdsLines reports whether the existing object obj holds lines of the
+// hex SHA-256 digest: by the digest in its metadata, else by its content.
+func holdsLines(ctx context.Context, obj *storage.ObjectHandle, digest string) (bool, error) {
+	attrs, err := obj.Attrs(ctx)
+	if err != nil {
+		return false, err
+	}
+	if got, ok := attrs.Metadata[metaDigest]; ok {
+		return got == digest, nil
+	}
+	r, err := obj.NewReader(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	src := &sourceReader{r: r}
+	h := sha256.New()
+	zr, err := gzip.NewReader(src)
+	if err == nil {
+		_, err = io.Copy(h, zr)
+	}
+	switch {
+	case src.err != nil:
+		return false, src.err // a read failure: the caller fails and is retried
+	case err != nil:
+		return false, nil // not a whole gzip stream: not the same lines
+	}
+	return hex.EncodeToString(h.Sum(nil)) == digest, nil
 }

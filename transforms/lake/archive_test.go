@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"maps"
@@ -11,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -23,6 +26,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/filter"
 	"google.golang.org/api/iterator"
 
 	"github.com/railyard/railyard/runners/emulators"
@@ -101,10 +105,15 @@ func TestShardOfIsStable(t *testing.T) {
 
 func TestFileName(t *testing.T) {
 	start := time.Date(2026, 11, 1, 10, 5, 0, 0, time.FixedZone("CET", 3600))
-	if got, want := fileName(start, 7, 12, 2), "stream-20261101T090500Z-007-of-012-p2.jsonl.gz"; got != want {
+	digest := "0123456789abcdef" + strings.Repeat("f", 48)
+	if got, want := fileName(start, 7, 12, 2, digest), "stream-20261101T090500Z-007-of-012-p2-0123456789abcdef.jsonl.gz"; got != want {
 		t.Errorf("fileName = %q, want %q", got, want)
 	}
 }
+
+// archiveName matches an archive file's name; its groups are the window
+// start, shard, shards, pane and digest.
+var archiveName = regexp.MustCompile(`^stream-(\d{8}T\d{6}Z)-(\d{3})-of-(\d{3})-p(\d+)-([0-9a-f]{16})\.jsonl\.gz$`)
 
 // Describe the fields a lake round trip must keep: message id, data
 // (byte for byte), attributes and publish time; and where the record was.
@@ -219,6 +228,64 @@ func (f *lakeFixture) objects(t *testing.T, prefix string) map[string][]byte {
 	}
 }
 
+// generations returns the generation of each object under prefix.
+func (f *lakeFixture) generations(t *testing.T, prefix string) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	it := f.client.Bucket("lake").Objects(context.Background(), &storage.Query{Prefix: prefix})
+	for {
+		attrs, err := it.Next()
+		if err == iterator.Done {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[attrs.Name] = attrs.Generation
+	}
+}
+
+// put writes an object as another writer than the archive would.
+func (f *lakeFixture) put(t *testing.T, name string, data []byte) {
+	t.Helper()
+	w := f.client.Bucket("lake").Object(name).NewWriter(context.Background())
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func gunzip(t *testing.T, data []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
+}
+
+// messageIDs returns how many lines of each message id the objects hold.
+func messageIDs(t *testing.T, objects map[string][]byte) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	for name, data := range objects {
+		for _, line := range strings.Split(strings.TrimSuffix(string(gunzip(t, data)), "\n"), "\n") {
+			rec, err := schemas.ParseLakeLine([]byte(line), name, 0)
+			if err != nil || rec.MessageID == "" {
+				t.Fatalf("%s: line %q is not an envelope: %v", name, line, err)
+			}
+			ids[rec.MessageID]++
+		}
+	}
+	return ids
+}
+
 // fixClock stops the archive's clock at at for the test.
 func fixClock(t *testing.T, at time.Time) {
 	t.Helper()
@@ -257,13 +324,26 @@ func TestArchiveIsTheInverseOfRead(t *testing.T) {
 	runArchive(t, cfg, recs)
 	first := f.objects(t, "archive/")
 
-	t.Run("writes one file per hour folder and shard, named by window and shard", func(t *testing.T) {
+	t.Run("writes one file per hour folder and shard, named by window, shard and a digest of its lines", func(t *testing.T) {
 		want := map[string]bool{}
 		for _, r := range recs {
 			hour := time.UnixMicro(schemas.ArchiveTime(r.Data, r.PublishTime)).UTC().Truncate(time.Hour).UnixMicro()
-			want["archive/"+schemas.LakeHourPath(hour)+fmt.Sprintf("stream-20261105T083000Z-%03d-of-004-p0.jsonl.gz", shardOf(r.MessageID, 4))] = true
+			want["archive/"+schemas.LakeHourPath(hour)+fmt.Sprintf("stream-20261105T083000Z-%03d-of-004-p0", shardOf(r.MessageID, 4))] = true
 		}
-		if got := slices.Sorted(maps.Keys(first)); !slices.Equal(got, slices.Sorted(maps.Keys(want))) {
+		var got []string
+		for name, data := range first {
+			base := name[strings.LastIndex(name, "/")+1:]
+			m := archiveName.FindStringSubmatch(base)
+			if m == nil {
+				t.Errorf("%s: not an archive file name", name)
+				continue
+			}
+			if sum := sha256.Sum256(gunzip(t, data)); m[5] != hex.EncodeToString(sum[:])[:16] {
+				t.Errorf("%s: digest %s, want the first 16 hex digits of the SHA-256 of its lines, %x", name, m[5], sum[:8])
+			}
+			got = append(got, strings.TrimSuffix(name, "-"+m[5]+".jsonl.gz"))
+		}
+		if slices.Sort(got); !slices.Equal(got, slices.Sorted(maps.Keys(want))) {
 			t.Errorf("objects:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(slices.Sorted(maps.Keys(want)), "\n"))
 		}
 	})
@@ -298,11 +378,15 @@ func TestArchiveIsTheInverseOfRead(t *testing.T) {
 		}
 	})
 
-	t.Run("overwrites the same objects with the same bytes when run again", func(t *testing.T) {
+	t.Run("finds its files already written when run again, and adds none", func(t *testing.T) {
+		gens := f.generations(t, "archive/")
 		runArchive(t, cfg, recs)
 		second := f.objects(t, "archive/")
 		if !maps.EqualFunc(first, second, bytes.Equal) {
 			t.Errorf("objects after the second run differ:\nfirst:  %v\nsecond: %v", slices.Sorted(maps.Keys(first)), slices.Sorted(maps.Keys(second)))
+		}
+		if again := f.generations(t, "archive/"); !maps.Equal(gens, again) {
+			t.Errorf("object generations changed: the second run rewrote files\nbefore: %v\nafter:  %v", gens, again)
 		}
 	})
 
@@ -396,4 +480,136 @@ func TestArchiveFailsTheJobWhenItCannotWrite(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "lake: write gs://no-such-bucket/x/raw/dt=2026-11-01/hr=10/stream-") {
 		t.Fatalf("Run = %v, want the failed write naming its object", err)
 	}
+}
+
+func TestArchiveNeverReplacesAFileWithOtherMessages(t *testing.T) {
+	f := newLakeFixture(t)
+	fixClock(t, time.Date(2026, 11, 5, 8, 30, 15, 0, time.UTC))
+	recs := archiveRecords()
+	cfg := ArchiveConfig{Lake: "gs://lake"}
+
+	runArchive(t, cfg, recs)
+	first := f.objects(t, "raw/")
+	firstIDs := messageIDs(t, first)
+	if len(firstIDs) != len(recs) {
+		t.Fatalf("the first run archived %d messages, want %d", len(firstIDs), len(recs))
+	}
+
+	// A second writer of the same windows, shards and pane with only some
+	// of the messages: another job on the subscription, or a restored job
+	// firing the window again with what came after its checkpoint.
+	var subset []schemas.Record
+	for i, r := range recs {
+		if i%3 == 0 {
+			subset = append(subset, r)
+		}
+	}
+	runArchive(t, cfg, subset)
+	second := f.objects(t, "raw/")
+
+	t.Run("keeps every message the first run stored", func(t *testing.T) {
+		ids := messageIDs(t, second)
+		for id := range firstIDs {
+			if ids[id] == 0 {
+				t.Errorf("message %s of the first run is gone from the lake", id)
+			}
+		}
+		for name, data := range first {
+			if !bytes.Equal(second[name], data) {
+				t.Errorf("%s of the first run was replaced or removed", name)
+			}
+		}
+	})
+
+	t.Run("writes the other set of messages to files of other names", func(t *testing.T) {
+		if len(second) <= len(first) {
+			t.Errorf("%d objects after the second run, %d before: the subset wrote no file of its own", len(second), len(first))
+		}
+	})
+
+	t.Run("writes no second file when the same run is retried", func(t *testing.T) {
+		gens := f.generations(t, "raw/")
+		runArchive(t, cfg, subset)
+		if again := f.generations(t, "raw/"); !maps.Equal(gens, again) {
+			t.Errorf("the retry changed the lake:\nbefore: %v\nafter:  %v", gens, again)
+		}
+	})
+
+	t.Run("reads back every message of both runs", func(t *testing.T) {
+		var want []string
+		for _, r := range recs {
+			want = append(want, r.MessageID)
+		}
+		lines := 0
+		for _, n := range messageIDs(t, second) {
+			lines += n
+		}
+		p, s := beam.NewPipelineWithRoot()
+		read, dead, _ := Read(s, ReadConfig{Globs: []string{"gs://lake/raw/**"}})
+		ids := beam.ParDo(s, messageIDOf, read)
+		passert.Equals(s, filter.Distinct(s, ids), beam.CreateList(s, want))
+		passert.Count(s, read, "lines", lines)
+		passert.Empty(s, dead)
+		ptest.RunAndValidate(t, p)
+	})
+}
+
+func messageIDOf(r schemas.Record) string { return r.MessageID }
+
+func init() {
+	register.Function1x1(messageIDOf)
+}
+
+// archiveObject returns the object Archive writes for recs, all of one
+// hour folder, in one shard of shards, in the window starting at start.
+func archiveObject(t *testing.T, recs []schemas.Record, start time.Time, shard, shards int) (name string, data []byte) {
+	t.Helper()
+	var lines []archiveLine
+	for _, r := range recs {
+		line, err := schemas.MarshalEnvelope(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, archiveLine{messageID: r.MessageID, publishTime: r.PublishTime, line: line})
+	}
+	data, digest, err := gzipLines(lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour := time.UnixMicro(schemas.ArchiveTime(recs[0].Data, recs[0].PublishTime)).UTC().Truncate(time.Hour).UnixMicro()
+	return schemas.LakeHourPath(hour) + fileName(start, shard, shards, 0, digest), data
+}
+
+func TestArchiveChecksAnObjectThatHoldsItsName(t *testing.T) {
+	at := time.Date(2026, 11, 5, 8, 30, 15, 0, time.UTC)
+	recs := archiveRecords()[:1]
+	name, data := archiveObject(t, recs, at.Truncate(time.Minute), 0, 1)
+	cfg := ArchiveConfig{Lake: "gs://lake", Shards: 1}
+
+	t.Run("counts a file of the same lines written without the digest in its metadata as written", func(t *testing.T) {
+		f := newLakeFixture(t)
+		fixClock(t, at)
+		f.put(t, name, data)
+		gens := f.generations(t, "")
+		runArchive(t, cfg, recs)
+		if again := f.generations(t, ""); !maps.Equal(gens, again) {
+			t.Errorf("the lake changed:\nbefore: %v\nafter:  %v", gens, again)
+		}
+	})
+
+	t.Run("fails rather than replace an object of its name that holds other lines", func(t *testing.T) {
+		f := newLakeFixture(t)
+		fixClock(t, at)
+		foreign := gzipped(t, []byte("{\"event_id\":\"not the archive's\"}\n"))
+		f.put(t, name, foreign)
+		p, s := beam.NewPipelineWithRoot()
+		Archive(s, cfg, beam.CreateList(s, recs))
+		err := ptest.Run(p)
+		if err == nil || !strings.Contains(err.Error(), "lake: write gs://lake/"+name+": the object exists already with other lines") {
+			t.Errorf("Run = %v, want the write to fail naming the object", err)
+		}
+		if got := f.objects(t, ""); len(got) != 1 || !bytes.Equal(got[name], foreign) {
+			t.Errorf("objects %v, want only the foreign object, unchanged", slices.Sorted(maps.Keys(got)))
+		}
+	})
 }

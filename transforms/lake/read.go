@@ -8,10 +8,13 @@ package lake
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 	"time"
 
@@ -40,13 +43,33 @@ type ReadConfig struct {
 	AllowEmpty bool
 }
 
-// Read reads every line of every file the globs match.
+// Read reads every line of every file the globs match; a file whose name
+// ends in .gz is gunzipped.
 //
 // It returns PCollection<schemas.Record>, one per line (archive envelopes
 // restored to the message they hold, bare events as they are), each with
 // its source_uri "<file>#L<line>"; PCollection<schemas.DeadLetter> for
 // lines and files that cannot be read; and PCollection<string>, the URIs
 // of the files read.
+//
+// # Broken files
+//
+// A file that can be read but not decoded costs one dead letter, not the
+// run: a .gz file of 0 bytes (reason empty_file), one that is not gzip
+// (not_gzip), and a gzip stream that breaks (corrupt_gzip: truncated, a
+// bad checksum, corrupt data, garbage after the last member).
+// The lines decoded before the break are records as usual; the rest of the
+// file, from the line the break falls in, is the dead letter, with
+// source_uri "<file>#L<that line>" and as payload the file's raw bytes as
+// stored (compressed), up to schemas.MaxRecordBytes. Compressed bytes from
+// the break on could not be decoded on their own (deflate refers back to
+// the 32 KiB before), so the payload is the object from its start, which
+// gzip tools can decode up to the break. The dead letter counts as one
+// line read (lake_lines_read), so the job's counters still reconcile. A
+// failure to read the file (the storage server unavailable, a dropped
+// connection, bytes damaged on the way, which Cloud Storage's CRC32C
+// check catches) is not a broken file: it fails the bundle, and the runner
+// retries it.
 func Read(s beam.Scope, cfg ReadConfig) (records, deadLetters, files beam.PCollection) {
 	s = s.Scope("lake.Read")
 	if len(cfg.Globs) == 0 {
@@ -58,7 +81,9 @@ func Read(s beam.Scope, cfg ReadConfig) (records, deadLetters, files beam.PColle
 	}
 	matches := fileio.MatchAll(s, beam.CreateList(s, cfg.Globs), opt)
 	matches = beam.Reshuffle(s, matches) // spread files over workers
-	readable := fileio.ReadMatches(s, matches, fileio.ReadAutoCompression(), fileio.ReadDirectorySkip())
+	// Uncompressed: readLinesFn gunzips .gz files itself, to tell a broken
+	// file from a failed read.
+	readable := fileio.ReadMatches(s, matches, fileio.ReadUncompressed(), fileio.ReadDirectorySkip())
 	return beam.ParDo3(s, &readLinesFn{}, readable)
 }
 
@@ -98,16 +123,59 @@ func (fn *readLinesFn) ProcessElement(ctx context.Context, f fileio.ReadableFile
 	fn.files.Inc(ctx, 1)
 	emitFile(uri)
 
-	r := bufio.NewReaderSize(rc, 256<<10)
+	raw := &sourceReader{r: rc, keep: schemas.MaxRecordBytes}
+	// broken emits the rest of the file from line n on as one dead letter
+	// with the file's raw bytes, or fails the bundle if the cause is a
+	// failed read rather than broken content.
+	broken := func(n int, reason string, cause error) error {
+		// Read the file to its end: the payload keeps its first bytes, and
+		// Cloud Storage's reader checks the object's CRC32C at the end, so
+		// bytes damaged on their way here fail the read (and the bundle)
+		// rather than passing for a broken file.
+		_, _ = io.Copy(io.Discard, raw)
+		if raw.err != nil {
+			return fmt.Errorf("lake: read %s: %w", uri, raw.err)
+		}
+		fn.lines.Inc(ctx, 1)
+		msg := fmt.Sprintf("file unreadable from line %d on (%d lines read before): %v; payload: the file as stored, %s",
+			n, n-1, cause, payloadNote(len(raw.head), max(raw.n, f.Metadata.Size)))
+		rec := schemas.Record{Data: raw.head, SourceURI: SourceURI(uri, n), IngestTime: fileTime}
+		emitDead(schemas.NewDeadLetter(rec, schemas.LayerBatch, schemas.StageRead, &schemas.ContractError{Reason: reason, Msg: msg}, now()))
+		return nil
+	}
+
+	var in io.Reader = raw
+	gzipped := path.Ext(uri) == ".gz"
+	if gzipped {
+		zr, err := gzip.NewReader(raw)
+		switch {
+		case raw.err != nil:
+			return fmt.Errorf("lake: read %s: %w", uri, raw.err)
+		case err != nil && raw.n == 0:
+			return broken(1, schemas.ReasonEmptyFile, errors.New("a .gz file of 0 bytes"))
+		case err != nil && !bytes.HasPrefix(raw.head, gzipMagic):
+			return broken(1, schemas.ReasonNotGzip, fmt.Errorf("not a gzip file: %w", err))
+		case err != nil:
+			return broken(1, schemas.ReasonCorruptGzip, fmt.Errorf("gzip header broken: %w", err))
+		}
+		defer zr.Close()
+		in = zr
+	}
+
+	r := bufio.NewReaderSize(in, 256<<10)
 	for n := 1; ; n++ {
 		line, size, err := readLine(r, schemas.MaxDeadLetterPayload)
 		if err != nil && !errors.Is(err, io.EOF) {
-			// A corrupt gzip stream or a read failure mid-file: what was
-			// read stands; the rest of the file is one dead letter.
-			rec := schemas.Record{SourceURI: SourceURI(uri, n), IngestTime: fileTime}
-			emitDead(schemas.NewDeadLetter(rec, schemas.LayerBatch, schemas.StageRead,
-				&schemas.ContractError{Reason: schemas.ReasonUnreadableInput, Msg: fmt.Sprintf("file unreadable from line %d on: %v", n, err)}, now()))
-			return nil
+			// A failed read, not broken content: the runner retries the
+			// bundle.
+			if raw.err != nil {
+				return fmt.Errorf("lake: read %s: %w", uri, raw.err)
+			}
+			if !gzipped {
+				return fmt.Errorf("lake: read %s: %w", uri, err)
+			}
+			// What was read stands; the rest of the file is one dead letter.
+			return broken(n, schemas.ReasonCorruptGzip, fmt.Errorf("gzip stream broken: %w", err))
 		}
 		if size == 0 && errors.Is(err, io.EOF) {
 			return nil
@@ -128,6 +196,43 @@ func (fn *readLinesFn) ProcessElement(ctx context.Context, f fileio.ReadableFile
 			return nil
 		}
 	}
+}
+
+// gzipMagic starts every gzip stream.
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// payloadNote says how much of a file of size bytes a payload of kept
+// bytes holds.
+func payloadNote(kept int, size int64) string {
+	if int64(kept) < size {
+		return fmt.Sprintf("its first %d of %d bytes", kept, size)
+	}
+	return fmt.Sprintf("all %d bytes", size)
+}
+
+// sourceReader reads a file's raw bytes for a decoder, counting them,
+// keeping the first keep of them, and remembering the first error other
+// than io.EOF its reader gave: after a decoding error, a nil err means
+// the bytes were read and are broken, a non-nil one that the read failed.
+type sourceReader struct {
+	r    io.Reader
+	keep int
+
+	head []byte
+	n    int64
+	err  error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if room := s.keep - len(s.head); room > 0 {
+		s.head = append(s.head, p[:min(n, room)]...)
+	}
+	if err != nil && !errors.Is(err, io.EOF) && s.err == nil {
+		s.err = err
+	}
+	return n, err
 }
 
 // readLine reads one line without its "\n", keeping at most limit bytes of
