@@ -19,7 +19,6 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/railyard/railyard/schemas"
 )
@@ -37,7 +36,7 @@ const (
 	Exact Mode = iota
 	// Streaming emits the first record of an event_id to arrive, at once,
 	// and drops every later arrival of it until the watermark passes the
-	// first one's event time or ingest time, whichever is later, plus
+	// first one's ingest time (its event time when it has none) plus
 	// Config.Horizon. Here "first by ingest time" means
 	// first to arrive: a redelivery is dropped even if its IngestTime is
 	// earlier. A redelivery after the horizon is emitted again; the
@@ -59,9 +58,10 @@ func (m Mode) String() string {
 type Config struct {
 	Mode Mode
 	// Horizon is, in Streaming mode, how long in event time the first
-	// arrival of an event_id is remembered: from the later of its event
-	// time and its ingest time, as the watermark sees it. It must be positive in
-	// Streaming mode and zero in Exact mode, which remembers everything.
+	// arrival of an event_id is remembered: from its ingest time (its
+	// event time when it has none), as the watermark sees it, whatever
+	// date the event claims. It must be positive in Streaming mode and
+	// zero in Exact mode, which remembers everything.
 	Horizon time.Duration
 }
 
@@ -88,10 +88,6 @@ var ErrInvalidConfig = errors.New("dedup: invalid config")
 // duplicates counts the records dropped as duplicates of an event.
 var duplicates = beam.NewCounter("railyard", "duplicates")
 
-func init() {
-	register.Function1x2(keyByEventID)
-}
-
 // ByEventID takes a PCollection<schemas.Event> and returns a
 // PCollection<schemas.Event> with one record per event_id, in the global
 // window; each record keeps its event time as its timestamp. Records
@@ -105,7 +101,7 @@ func ByEventID(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollecti
 	}
 	global := beam.WindowInto(s, window.NewGlobalWindows(), events)
 	if cfg.Mode == Streaming {
-		first, _ := firstArrivals(s, beam.ParDo(s, keyByEventID, global), cfg.Horizon)
+		first, _ := firstArrivals(s, global, cfg.Horizon)
 		return first
 	}
 	return earliestIngests(s, global)
@@ -129,12 +125,7 @@ func FirstArrivals(s beam.Scope, events beam.PCollection, horizon time.Duration)
 		panic(fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
 	global := beam.WindowInto(s, window.NewGlobalWindows(), events)
-	return firstArrivals(s, beam.ParDo(s, keyByEventID, global), horizon)
-}
-
-// keyByEventID keys an event by its event_id.
-func keyByEventID(ev schemas.Event) (string, schemas.Event) {
-	return ev.EventID, ev
+	return firstArrivals(s, global, horizon)
 }
 
 // before reports whether a wins over b as the first record of an event in

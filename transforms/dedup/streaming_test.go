@@ -125,6 +125,29 @@ func TestByEventIDStreaming(t *testing.T) {
 		want:           []schemas.Event{hoursLate},
 		wantDuplicates: 1,
 	})
+	// A device with a wrong clock: dated in 2099, ingested at t0.
+	in2099 := func(ev schemas.Event) schemas.Event {
+		ev.EventTime = time.Date(2099, 6, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+		return ev
+	}
+	future, futureRedelivery, futureAfterHorizon := in2099(speed(event("f", 10, "m7"))), in2099(speed(event("f", 20, "m7"))), in2099(speed(event("f", 30, "m8")))
+	tests = append(tests, struct {
+		name           string
+		steps          []step
+		want           []schemas.Event
+		wantDuplicates int64
+	}{
+		name: "forgets an event dated years ahead the horizon after its ingest time, not after its event time",
+		steps: []step{
+			{records: []schemas.Event{future}},
+			{watermark: at(30 * time.Minute)},
+			{records: []schemas.Event{futureRedelivery}},
+			{watermark: at(2 * time.Hour)},
+			{records: []schemas.Event{futureAfterHorizon}},
+		},
+		want:           []schemas.Event{future, futureAfterHorizon},
+		wantDuplicates: 1,
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, s := beam.NewPipelineWithRoot()
