@@ -21,6 +21,21 @@ const (
 	DefaultIdleWatermarkLag   = 2 * time.Second
 	DefaultAckDeadline        = 60 * time.Second
 	DefaultAckExtension       = 600 * time.Second
+	// DefaultMaxOutstandingMessages and DefaultMaxOutstandingBytes cap
+	// what one process holds of a subscription with AckDeferred. The
+	// Pub/Sub client's defaults (1,000 messages, 1e9 bytes) suit a
+	// subscriber that acks within seconds; here a message waits for its
+	// archive window (a minute by default) and the window's close, so the
+	// process holds about rate × 80 s. 200,000 messages let a process
+	// sustain 2,500 messages/s that way, twice what the local stack tops
+	// out at on 2 cores, and, renewed every 30 s, cost about 3
+	// ModifyAckDeadline requests a second. 512 MiB of payload is the
+	// 200,000 messages at 2.6 KiB each, several times the events' usual
+	// size; it binds only when messages are large, before they fill the
+	// memory they are held in (several copies: the pull, the archive
+	// window's GroupByKey, the writes).
+	DefaultMaxOutstandingMessages       = 200_000
+	DefaultMaxOutstandingBytes    int64 = 512 << 20
 )
 
 // Bounds of Config.AckDeadline: Pub/Sub's shortest subscription ack
@@ -36,6 +51,13 @@ const (
 
 // maxShards is the most shards Validate allows.
 const maxShards = 256
+
+// Bounds of Config.MaxOutstandingMessages and MaxOutstandingBytes.
+const (
+	maxOutstandingMessages       = 10_000_000
+	minOutstandingBytes    int64 = 1 << 20
+	maxOutstandingBytes    int64 = 64 << 30
+)
 
 // AckMode says when the reader acknowledges what it has read.
 type AckMode int
@@ -188,6 +210,23 @@ type Config struct {
 	// and ack it before Pub/Sub delivers it again (default 600s; from
 	// AckDeadline to an hour). Other modes ignore it.
 	AckExtension time.Duration
+	// MaxOutstandingMessages and MaxOutstandingBytes are AckDeferred's
+	// flow control, as the Pub/Sub client's ReceiveSettings of the same
+	// names: the most messages, and bytes of messages (their encoded
+	// size), one worker process keeps pulled and not yet acknowledged,
+	// nacked or lapsed, over all the shards of the Reads of the
+	// subscription in that process (defaults 200,000 and 512 MiB; up to
+	// 10,000,000 and from 1 MiB to 64 GiB). A shard pulls only into
+	// room under both: the count never exceeds its cap; the bytes exceed
+	// theirs only by what messages larger than the average so far bring
+	// (see leaseBook), and one message always gets through.
+	// A shard at the cap waits up to PollInterval for the pipeline to
+	// acknowledge something, then checkpoints for capResumeDelay; it is
+	// not idle (StopAfterIdle), and its watermark advances as an idle
+	// shard's (see readFn.process). Other modes ignore them: they hold at
+	// most a part's messages per shard.
+	MaxOutstandingMessages int
+	MaxOutstandingBytes    int64
 }
 
 // subscriptionRE is a full subscription name. Pub/Sub names start with a
@@ -236,6 +275,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBundleMessages < 0 {
 		bad("MaxBundleMessages is %d; want a positive number (0 for the default, %d)", c.MaxBundleMessages, DefaultMaxBundleMessages)
+	}
+	if c.MaxOutstandingMessages < 0 || c.MaxOutstandingMessages > maxOutstandingMessages {
+		bad("MaxOutstandingMessages is %d; want 1 to %d (0 for the default, %d)", c.MaxOutstandingMessages, maxOutstandingMessages, DefaultMaxOutstandingMessages)
+	}
+	if c.MaxOutstandingBytes != 0 && (c.MaxOutstandingBytes < minOutstandingBytes || c.MaxOutstandingBytes > maxOutstandingBytes) {
+		bad("MaxOutstandingBytes is %d; want %d (1 MiB) to %d (64 GiB) (0 for the default, %d)", c.MaxOutstandingBytes, minOutstandingBytes, maxOutstandingBytes, DefaultMaxOutstandingBytes)
 	}
 	if c.MaxWatermarkSpeed < 0 || math.IsNaN(c.MaxWatermarkSpeed) || math.IsInf(c.MaxWatermarkSpeed, 0) {
 		bad("MaxWatermarkSpeed is %v; want a finite positive number, or 0 for no limit", c.MaxWatermarkSpeed)
@@ -298,5 +343,9 @@ func (c Config) withDefaults() Config {
 	setDur(&c.IdleWatermarkLag, DefaultIdleWatermarkLag)
 	setDur(&c.AckDeadline, DefaultAckDeadline)
 	setDur(&c.AckExtension, DefaultAckExtension)
+	setInt(&c.MaxOutstandingMessages, DefaultMaxOutstandingMessages)
+	if c.MaxOutstandingBytes == 0 {
+		c.MaxOutstandingBytes = DefaultMaxOutstandingBytes
+	}
 	return c
 }

@@ -16,21 +16,47 @@ import (
 // stays leased for as long as the pipeline works on it, and a crashed
 // worker's messages come back within AckDeadline, not AckExtension.
 //
+// It is also the process's flow control, as the Pub/Sub client's
+// ReceiveSettings.MaxOutstandingMessages and MaxOutstandingBytes are: the
+// messages it keeps leased (pulled, not yet acknowledged, nacked or
+// lapsed) are what the process holds of the subscription, and every
+// shard asks it for room before it pulls (reserve). Room for messages is
+// reserved before the Pull, so the count never exceeds
+// MaxOutstandingMessages. Bytes are known only once pulled: a pull
+// reserves the average size of the messages leased so far for each
+// message it may bring, so the bytes exceed MaxOutstandingBytes only by
+// what messages larger than the average bring. A book that holds nothing
+// always lets one message through, however large. A backlog therefore
+// enters memory at most a cap at a time.
+//
 // There is one book per subscription and process: Ack finds it by the
 // subscription's name. On a runner with several workers a message may be
 // acked on another worker than the one that read it; that one then goes
 // on renewing a lease Pub/Sub ignores (an acked message's modack is a
-// no-op) until AckExtension, which costs requests, not messages.
+// no-op) until AckExtension, which costs requests and, until then, room
+// under that worker's cap, never messages.
 type leaseBook struct {
 	subscription string
 	tick         time.Duration // a variable for the tests
 
 	mu        sync.Mutex
-	byAckID   map[string]*leaseBatch
+	byAckID   map[string]leased
 	batches   map[*leaseBatch]struct{}
-	lastTouch time.Time // when a reader or an acker last used the book
-	lastAck   time.Time // when a message of the book was last acknowledged
-	keeping   bool      // the keeper runs
+	bytes     int64         // the bytes of the messages in byAckID
+	reserved  reservation   // room taken by pulls under way
+	ever      reservation   // every message leased, and its bytes: the average size
+	peak      int           // the most messages leased at once
+	peakBytes int64         // the most bytes leased at once
+	freed     chan struct{} // closed, and replaced, when room is freed
+	lastTouch time.Time     // when a reader or an acker last used the book
+	lastAck   time.Time     // when a message of the book was last acknowledged
+	keeping   bool          // the keeper runs
+}
+
+// leased is one message the book keeps leased.
+type leased struct {
+	batch *leaseBatch
+	bytes int64
 }
 
 // leaseBatch is the messages of one pull still leased, with the reader
@@ -43,6 +69,24 @@ type leaseBatch struct {
 	renewAt   time.Time
 	expires   time.Time
 	idleLimit time.Duration // gone once the book is untouched this long
+}
+
+// flowLimits is the cap on what a process holds of a subscription.
+type flowLimits struct {
+	messages int
+	bytes    int64
+}
+
+// reservation is room under the cap taken for a pull: messages, and the
+// bytes they are expected to bring.
+type reservation struct {
+	messages int
+	bytes    int64
+}
+
+// flowLimits returns the configuration's cap (withDefaults applied).
+func (c Config) flowLimits() flowLimits {
+	return flowLimits{messages: c.MaxOutstandingMessages, bytes: c.MaxOutstandingBytes}
 }
 
 var leaseBooks = struct {
@@ -67,8 +111,9 @@ func newLeaseBook(subscription string) *leaseBook {
 	return &leaseBook{
 		subscription: subscription,
 		tick:         leaseTick,
-		byAckID:      map[string]*leaseBatch{},
+		byAckID:      map[string]leased{},
 		batches:      map[*leaseBatch]struct{}{},
+		freed:        make(chan struct{}),
 	}
 }
 
@@ -80,12 +125,104 @@ func existingLeaseBook(subscription string) *leaseBook {
 	return leaseBooks.m[subscription]
 }
 
-// lease sets the deadline of messages just pulled to AckDeadline, in one
-// request, and keeps them leased from then on. A failed request is
-// logged, not returned: the messages then come back after the
-// subscription's own deadline, and dedup removes them; the keeper tries
-// again at the next renewal.
-func (b *leaseBook) lease(ctx context.Context, r *reader, ackIDs []string, pulledAt time.Time) {
+// minPullShare is the smallest pull a shard makes under the cap, as a
+// share of the cap: a shard waits for room for cap/minPullShare messages
+// (or for all it wants, if less) rather than pulling a few at a time as
+// acks trickle in.
+const minPullShare = 20
+
+// reserve takes room for up to want messages under lim for a pull, and
+// returns it: no messages when the process is at the cap. The caller
+// pulls at most res.messages, then passes res to lease, or to unreserve
+// if the pull brought nothing. freed is closed when room is next freed.
+func (b *leaseBook) reserve(want int, lim flowLimits) (res reservation, freed <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	held := len(b.byAckID) + b.reserved.messages
+	room, capacity := lim.messages-held, lim.messages
+	var avg int64
+	if b.ever.messages > 0 {
+		avg = max(1, b.ever.bytes/int64(b.ever.messages))
+		room = min(room, int(max(0, lim.bytes-b.bytes-b.reserved.bytes)/avg))
+		capacity = int(min(int64(capacity), lim.bytes/avg))
+	} else if b.bytes >= lim.bytes {
+		room = 0
+	}
+	need := min(want, max(1, capacity/minPullShare))
+	if held == 0 {
+		room, need = max(room, 1), 1
+	}
+	if room < need {
+		return reservation{}, b.freed
+	}
+	res = reservation{messages: min(want, room)}
+	res.bytes = int64(res.messages) * avg
+	b.reserved.messages += res.messages
+	b.reserved.bytes += res.bytes
+	return res, b.freed
+}
+
+// awaitRoom reserves room as reserve does, waiting up to wait for the
+// pipeline to free some while the process is at the cap. It returns 0 if
+// none was freed in time, or ctx ended.
+func (b *leaseBook) awaitRoom(ctx context.Context, want int, lim flowLimits, wait time.Duration) reservation {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		res, freed := b.reserve(want, lim)
+		if res.messages > 0 {
+			return res
+		}
+		select {
+		case <-freed:
+		case <-timer.C:
+			return reservation{}
+		case <-ctx.Done():
+			return reservation{}
+		}
+	}
+}
+
+// unreserve gives back room a pull reserved and did not use.
+func (b *leaseBook) unreserve(res reservation) {
+	if res.messages <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reserved.messages -= res.messages
+	b.reserved.bytes -= res.bytes
+	b.signalFreed()
+}
+
+// signalFreed wakes the shards waiting for room. b.mu is held.
+func (b *leaseBook) signalFreed() {
+	close(b.freed)
+	b.freed = make(chan struct{})
+}
+
+// outstanding returns how many messages and bytes the book keeps leased.
+func (b *leaseBook) outstanding() (int, int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.byAckID), b.bytes
+}
+
+// highWater returns the most messages and bytes the book has kept leased
+// at once.
+func (b *leaseBook) highWater() (int, int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.peak, b.peakBytes
+}
+
+// lease sets the deadline of messages just pulled to AckDeadline and
+// keeps them leased from then on, in the room res reserved for the pull
+// (reserve; none for messages pulled without). sizes are the messages' sizes, in the order of ackIDs. A
+// failed request is logged, not returned: the messages then come back
+// after the subscription's own deadline, and dedup removes them; the
+// keeper tries again at the next renewal.
+func (b *leaseBook) lease(ctx context.Context, r *reader, ackIDs []string, sizes []int64, pulledAt time.Time, res reservation) {
 	deadline := r.cfg.AckDeadline
 	ectx, cancel := context.WithTimeout(ctx, extendTimeout)
 	defer cancel()
@@ -103,10 +240,23 @@ func (b *leaseBook) lease(ctx context.Context, r *reader, ackIDs []string, pulle
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, id := range ackIDs {
-		b.byAckID[id] = lb
+	for i, id := range ackIDs {
+		if old, ok := b.byAckID[id]; ok { // not from Pub/Sub: an ack id is new with each delivery
+			b.drop(id, old)
+		}
+		b.byAckID[id] = leased{batch: lb, bytes: sizes[i]}
+		b.bytes += sizes[i]
+		b.ever.bytes += sizes[i]
 	}
+	b.ever.messages += len(ackIDs)
+	b.peak = max(b.peak, len(b.byAckID))
+	b.peakBytes = max(b.peakBytes, b.bytes)
 	b.batches[lb] = struct{}{}
+	b.reserved.messages -= res.messages
+	b.reserved.bytes -= res.bytes
+	if res.messages > len(ackIDs) {
+		b.signalFreed()
+	}
 	b.lastTouch = time.Now()
 	if !b.keeping {
 		b.keeping = true
@@ -122,21 +272,33 @@ func (b *leaseBook) touch() {
 	b.lastTouch = time.Now()
 }
 
-// forget stops renewing the leases of acknowledged messages.
+// forget stops renewing the leases of acknowledged (or nacked) messages,
+// which frees their room under the cap.
 func (b *leaseBook) forget(ackIDs []string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.lastTouch = time.Now()
+	n := 0
 	for _, id := range ackIDs {
-		lb, ok := b.byAckID[id]
+		l, ok := b.byAckID[id]
 		if !ok {
 			continue
 		}
+		n++
+		b.drop(id, l)
+	}
+	if n > 0 {
 		b.lastAck = b.lastTouch
-		delete(b.byAckID, id)
-		if lb.live--; lb.live == 0 {
-			delete(b.batches, lb)
-		}
+		b.signalFreed()
+	}
+}
+
+// drop removes one lease. b.mu is held.
+func (b *leaseBook) drop(id string, l leased) {
+	delete(b.byAckID, id)
+	b.bytes -= l.bytes
+	if l.batch.live--; l.batch.live <= 0 {
+		delete(b.batches, l.batch)
 	}
 }
 
@@ -159,6 +321,10 @@ func (b *leaseBook) leased() int {
 // past AckExtension from its pull; drops those past AckExtension; and
 // drops them all once the job has not used the book for idleLimit. It
 // returns when nothing is leased.
+//
+// Renewals go out in requests within Pub/Sub's limits (modackIDsPerRequest
+// ids, maxAckRequestBytes), several at a time (modackConcurrency), so
+// that a full cap is renewed in a fraction of the half deadline it has.
 func (b *leaseBook) keep() {
 	tick := time.NewTicker(b.tick)
 	defer tick.Stop()
@@ -176,8 +342,8 @@ func (b *leaseBook) keep() {
 			switch {
 			case gone || !now.Before(lb.expires):
 				for _, id := range lb.ackIDs {
-					if b.byAckID[id] == lb {
-						delete(b.byAckID, id)
+					if l, ok := b.byAckID[id]; ok && l.batch == lb {
+						b.drop(id, l)
 						if gone {
 							abandoned++
 						} else {
@@ -193,12 +359,15 @@ func (b *leaseBook) keep() {
 				}
 				k := renewal{lb.r, d}
 				for _, id := range lb.ackIDs {
-					if b.byAckID[id] == lb {
+					if l, ok := b.byAckID[id]; ok && l.batch == lb {
 						renew[k] = append(renew[k], id)
 					}
 				}
 				lb.renewAt = now.Add(d / 2)
 			}
+		}
+		if expired+abandoned > 0 {
+			b.signalFreed()
 		}
 		done := len(b.batches) == 0
 		if done {

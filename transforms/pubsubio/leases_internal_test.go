@@ -19,7 +19,7 @@ func leasing(t *testing.T, n int, extension time.Duration) (*emulators.PubSub, *
 	r.cfg.AckDeadline, r.cfg.AckExtension = 2*time.Second, extension
 	b := newLeaseBook(r.cfg.Subscription)
 	b.tick = 50 * time.Millisecond
-	b.lease(context.Background(), r, ids, time.Now())
+	b.lease(context.Background(), r, ids, make([]int64, len(ids)), time.Now(), reservation{})
 	return ps, r, b, ids
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	vkit "cloud.google.com/go/pubsub/v2/apiv1"
 
@@ -37,6 +38,14 @@ const (
 	counterPullsEmpty = "pubsub_pulls_empty"
 	counterPullErrors = "pubsub_pull_errors"
 	counterShardRead  = "pubsub_messages_read_shard_%02d"
+	// counterAtCap counts the parts of a shard that found the process at
+	// its flow-control cap (MaxOutstandingMessages or MaxOutstandingBytes)
+	// and waited in vain for room: the job holds all it may and is
+	// writing it out. counterOutstanding is a distribution of the messages
+	// the process holds (pulled, not yet acknowledged) at the end of each
+	// part.
+	counterAtCap       = "pubsub_flow_control_waits"
+	counterOutstanding = "pubsub_outstanding_messages"
 )
 
 // extendTimeout bounds AckDeferred's extension of a pull's messages: the
@@ -47,6 +56,12 @@ const extendTimeout = 5 * time.Second
 // flowResumeDelay is the checkpoint delay of a shard that has just read
 // messages: none, it pulls again as soon as the runner reschedules it.
 const flowResumeDelay = 0
+
+// capResumeDelay is the checkpoint delay of a shard that found the
+// process at its flow-control cap and waited PollInterval in vain for
+// room: short, as the pipeline acknowledges in bursts (an archive window
+// at a time), and the part before it already waited.
+const capResumeDelay = 100 * time.Millisecond
 
 func init() {
 	register.DoFn2x0[[]byte, func(int)](&shardsFn{})
@@ -125,6 +140,8 @@ type readFn struct {
 	r                                  *reader
 	leases                             *leaseBook // with AckDeferred
 	read, acks, finalized, empty, errs beam.Counter
+	atCap                              beam.Counter
+	outstanding                        beam.Distribution
 }
 
 func (fn *readFn) Setup() {
@@ -137,6 +154,8 @@ func (fn *readFn) Setup() {
 	fn.finalized = beam.NewCounter("railyard", counterFinalized)
 	fn.empty = beam.NewCounter("railyard", counterPullsEmpty)
 	fn.errs = beam.NewCounter("railyard", counterPullErrors)
+	fn.atCap = beam.NewCounter("railyard", counterAtCap)
+	fn.outstanding = beam.NewDistribution("railyard", counterOutstanding)
 }
 
 func (fn *readFn) CreateInitialRestriction(shard int) shardRestriction {
@@ -180,10 +199,23 @@ func (fn *readFn) WatermarkEstimatorState(e *watermarkEstimator) int64 {
 }
 
 // process reads one part of a shard: it pulls until a pull comes back
-// empty or short (the backlog is drained for now), or the bundle budget is
-// spent, emits what it read, and returns how to continue and the batches
-// it read (held until acknowledged). It sets the watermark, and ends the
-// shard after StopAfterIdle.
+// empty or short (the backlog is drained for now), the bundle budget is
+// spent, or (AckDeferred) the process holds all that flow control allows,
+// emits what it read, and returns how to continue and the batches it read
+// (held until acknowledged). It sets the watermark, and ends the shard
+// after StopAfterIdle.
+//
+// A part that starts at the cap waits up to PollInterval for room (the
+// pipeline acknowledges what it has made durable), and pulls if some is
+// freed. If none is, the shard is not idle — its idle clock stops, as
+// when it reads — and checkpoints for capResumeDelay. Its watermark then
+// advances as an idle shard's, towards now − IdleWatermarkLag and no
+// faster than MaxWatermarkSpeed (the wait is the time it credits): the
+// pipeline acknowledges a message once windows of ingest time have
+// closed over it (the lake archive), so a watermark held back by a
+// backlog not yet pulled would keep the cap full for ever. What is still
+// in the backlog may then arrive behind the watermark: late, as after
+// any outage.
 func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker, shard int,
 	emit func(beam.EventTime, schemas.Record)) (sdf.ProcessContinuation, []uint64, error) {
 	cfg, r := fn.Cfg, fn.r
@@ -213,6 +245,7 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 	start := time.Now()
 	var batches []uint64
 	n := 0
+	atCap := false
 	for n < cfg.MaxBundleMessages && time.Since(start) < cfg.MaxBundleDuration {
 		if !rt.TryClaim(pullClaim{}) {
 			// The runner took the rest of the shard as a residual, or
@@ -220,7 +253,22 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 			return sdf.StopProcessing(), batches, rt.GetError()
 		}
 		want := min(cfg.MaxMessagesPerPull, cfg.MaxBundleMessages-n)
+		var room reservation
+		if fn.leases != nil {
+			room, _ = fn.leases.reserve(want, cfg.flowLimits())
+			if room.messages == 0 && n == 0 {
+				room = fn.leases.awaitRoom(ctx, want, cfg.flowLimits(), cfg.PollInterval)
+			}
+			if room.messages == 0 {
+				atCap = n == 0
+				break
+			}
+			want = room.messages
+		}
 		msgs, err := fn.pull(ctx, sub, want)
+		if fn.leases != nil && len(msgs) == 0 {
+			fn.leases.unreserve(room)
+		}
 		if err != nil {
 			var transient *transientError
 			if errors.As(err, &transient) {
@@ -239,7 +287,7 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 			break
 		}
 		if fn.leases != nil {
-			fn.leases.lease(ctx, r, ackIDs(msgs), time.Now())
+			fn.leases.lease(ctx, r, ackIDs(msgs), messageSizes(msgs), time.Now(), room)
 		}
 		batches = append(batches, fn.emitAll(msgs, emit))
 		n += len(msgs)
@@ -250,6 +298,17 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 		}
 	}
 	now := time.Now()
+	if fn.leases != nil {
+		held, _ := fn.leases.outstanding()
+		fn.outstanding.Update(ctx, int64(held))
+	}
+	if atCap {
+		// Not idle: the job holds all it may, and is writing it out.
+		fn.atCap.Inc(ctx, 1)
+		rt.TryClaim(activeClaim{})
+		we.advanceAtMost(estimateWatermark(r.oldestHeld(), now, cfg.IdleWatermarkLag), now, cfg.MaxWatermarkSpeed)
+		return sdf.ResumeProcessingIn(capResumeDelay), batches, nil
+	}
 	if n > 0 {
 		rt.TryClaim(activeClaim{})
 		we.advanceAtMost(estimateWatermark(r.oldestHeld(), now, cfg.IdleWatermarkLag), now, cfg.MaxWatermarkSpeed)
@@ -351,6 +410,16 @@ func isTransient(err error) bool {
 		return true
 	}
 	return false
+}
+
+// messageSizes returns the encoded sizes of messages just pulled, what
+// MaxOutstandingBytes counts.
+func messageSizes(msgs []*pubsubpb.ReceivedMessage) []int64 {
+	sizes := make([]int64, len(msgs))
+	for i, m := range msgs {
+		sizes[i] = int64(proto.Size(m.GetMessage()))
+	}
+	return sizes
 }
 
 // ackIDs returns the ack ids of messages just pulled.

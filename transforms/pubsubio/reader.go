@@ -29,9 +29,17 @@ const (
 	leaseTick      = time.Second
 	maxHold        = 5 * time.Minute
 	minAliveWithin = 10 * time.Second
-	// ackIDsPerRequest keeps Acknowledge and ModifyAckDeadline requests
-	// well under the 512 KiB request limit (as the Go and Java clients do).
+	// ackIDsPerRequest keeps Acknowledge requests well under the 512 KiB
+	// request limit (as the Go and Java clients do).
 	ackIDsPerRequest = 1000
+	// modackIDsPerRequest and maxAckRequestBytes are Pub/Sub's limits on
+	// one ModifyAckDeadline request: 2,500 ack ids and 512 KB (with room
+	// to spare). modackConcurrency is how many such requests are under
+	// way at once: at the cap, renewing 200,000 leases of real ack ids
+	// (about 200 bytes each) takes some 90 requests.
+	modackIDsPerRequest = 2500
+	maxAckRequestBytes  = 500_000
+	modackConcurrency   = 8
 	// rpcTimeout bounds one ack, nack or extension request.
 	rpcTimeout = 30 * time.Second
 	// ackAttempts is how many times an Acknowledge request is tried while
@@ -309,22 +317,57 @@ func (r *reader) nackAll(ctx context.Context) error {
 	return r.modifyDeadline(ctx, ids, 0)
 }
 
+// modifyDeadline sets the ack deadline of the messages to d (0 nacks
+// them), in requests within Pub/Sub's limits (chunkAckIDs), up to
+// modackConcurrency of them at a time. It goes on past a request that
+// fails, and returns the failures joined.
 func (r *reader) modifyDeadline(ctx context.Context, ids []string, d time.Duration) error {
 	sub, err := r.subscriber()
 	if err != nil {
 		return err
 	}
-	for chunk := range slices.Chunk(ids, ackIDsPerRequest) {
-		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
-		err := sub.ModifyAckDeadline(cctx, &pubsubpb.ModifyAckDeadlineRequest{
-			Subscription: r.cfg.Subscription, AckIds: chunk, AckDeadlineSeconds: int32(d / time.Second),
+	chunks := chunkAckIDs(ids, len(r.cfg.Subscription), modackIDsPerRequest, maxAckRequestBytes)
+	errs := make([]error, len(chunks))
+	sem := make(chan struct{}, modackConcurrency)
+	var wg sync.WaitGroup
+	for i, chunk := range chunks {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+			defer cancel()
+			err := sub.ModifyAckDeadline(cctx, &pubsubpb.ModifyAckDeadlineRequest{
+				Subscription: r.cfg.Subscription, AckIds: chunk, AckDeadlineSeconds: int32(d / time.Second),
+			})
+			if err != nil {
+				errs[i] = fmt.Errorf("pubsubio: set the ack deadline of %d messages of %s to %v: %w", len(chunk), r.cfg.Subscription, d, err)
+			}
 		})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("pubsubio: set the ack deadline of %d messages of %s to %v: %w", len(ids), r.cfg.Subscription, d, err)
-		}
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// chunkAckIDs splits ack ids into requests of at most maxIDs ids and at
+// most maxBytes bytes as encoded, counting subscriptionLen for the
+// subscription name and the deadline.
+func chunkAckIDs(ids []string, subscriptionLen, maxIDs, maxBytes int) [][]string {
+	const perID = 4              // a field tag and a length of up to three bytes
+	base := subscriptionLen + 16 // the subscription's tag and length, the deadline
+	var chunks [][]string
+	start, size := 0, base
+	for i, id := range ids {
+		n := len(id) + perID
+		if i > start && (i-start == maxIDs || size+n > maxBytes) {
+			chunks = append(chunks, ids[start:i])
+			start, size = i, base
+		}
+		size += n
+	}
+	if start < len(ids) {
+		chunks = append(chunks, ids[start:])
+	}
+	return chunks
 }
 
 // keepLeases extends the deadlines of held messages until they are acked
