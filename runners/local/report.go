@@ -211,6 +211,9 @@ func printStreamedMinutes(ctx context.Context, out io.Writer, e *env, o options,
 	if n := speed.counters["window_closing_metrics"]; n > 0 {
 		fmt.Fprintf(out, "  %s late events reached the metrics seconds before their minute closed: on Prism the speed layer left them out (window_closing_metrics) so that no early firing was pending at the close, and the batch layer counts them.\n", thousands(n))
 	}
+	if n := speed.counters["future_events"]; n > 0 {
+		fmt.Fprintf(out, "  %s events were dated more than --max_future after they were published: both layers wrote them and left them out of metrics and sessions (future_events).\n", thousands(n))
+	}
 	fmt.Fprintln(out)
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/railyard/railyard/transforms/lake"
 	"github.com/railyard/railyard/transforms/metrics"
 	"github.com/railyard/railyard/transforms/sessions"
+	"github.com/railyard/railyard/transforms/windowing"
 )
 
 // Config is one batch run, from its flags.
@@ -34,6 +35,12 @@ type Config struct {
 	Lake, From, To string
 	// SessionGap closes a session after this much inactivity.
 	SessionGap time.Duration
+	// MaxFuture is how far ahead of its ingest time an event may be dated
+	// and still be aggregated (--max_future; 0 is DefaultMaxFuture):
+	// later-dated events are written to events_batch, counted, and left
+	// out of metrics and sessions, as the streaming job leaves them out
+	// (windowing.LeaveOutFuture).
+	MaxFuture time.Duration
 	// RunID names this run in staging tables and the watermark.
 	RunID string
 	// DryRun only builds the job and hands it to the runner, which
@@ -45,6 +52,17 @@ type Config struct {
 
 // DefaultSessionGap is the --session_gap default.
 const DefaultSessionGap = 30 * time.Minute
+
+// DefaultMaxFuture is the --max_future default, the streaming job's.
+const DefaultMaxFuture = windowing.DefaultMaxFuture
+
+// maxFuture is MaxFuture, or its default when unset.
+func (c Config) maxFuture() time.Duration {
+	if c.MaxFuture == 0 {
+		return DefaultMaxFuture
+	}
+	return c.MaxFuture
+}
 
 // Validate checks the configuration and returns the first problem, worded
 // for the person who typed the flags.
@@ -71,6 +89,9 @@ func (c Config) Validate() error {
 	}
 	if c.SessionGap <= 0 {
 		return fmt.Errorf("--session_gap=%v must be positive", c.SessionGap)
+	}
+	if c.MaxFuture < 0 || c.MaxFuture > windowing.MaxMaxFuture {
+		return fmt.Errorf("--max_future=%v must be positive and at most %v: how far ahead of its ingest time an event may be dated and still be aggregated", c.MaxFuture, windowing.MaxMaxFuture)
 	}
 	if c.RunID == "" {
 		return fmt.Errorf("batchjob: RunID is empty")
@@ -122,9 +143,15 @@ func Build(s beam.Scope, cfg Config) error {
 	if days != nil {
 		covered = keepDays(s.Scope("KeepCoveredDays"), unique, days)
 	}
-	// 4. Aggregate per minute and per session.
-	perMinute := metrics.WithoutPane(s, metrics.PerMinute(s.Scope("ComputeMetrics"), covered, metrics.Config{}))
-	perSession := sessions.WithoutPane(s, sessions.PerUser(s.Scope("ComputeSessions"), unique, sessions.Config{Gap: cfg.SessionGap}))
+	// 4. Aggregate per minute and per session what is not dated too far
+	// ahead of its ingest time (the streaming job's rule too).
+	current := windowing.LeaveOutFuture(s.Scope("LeaveOutFutureEvents"), unique, cfg.maxFuture())
+	currentCovered := current
+	if days != nil {
+		currentCovered = keepDays(s.Scope("KeepCoveredCurrentDays"), current, days)
+	}
+	perMinute := metrics.WithoutPane(s, metrics.PerMinute(s.Scope("ComputeMetrics"), currentCovered, metrics.Config{}))
+	perSession := sessions.WithoutPane(s, sessions.PerUser(s.Scope("ComputeSessions"), current, sessions.Config{Gap: cfg.SessionGap}))
 	if days != nil {
 		perSession = keepDays(s.Scope("KeepCoveredSessions"), perSession, days)
 	}

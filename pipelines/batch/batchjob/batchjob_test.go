@@ -353,6 +353,8 @@ func TestConfigValidate(t *testing.T) {
 		{"rejects an s3 lake", func(c *Config) { c.Inputs = nil; c.Lake, c.From, c.To = "s3://lake", "2026-11-01", "2026-11-01" }, "only gs://"},
 		{"rejects a missing lake", func(c *Config) { c.Inputs = nil; c.From, c.To = "2026-11-01", "2026-11-01" }, "--lake is required"},
 		{"rejects a zero session gap", func(c *Config) { c.SessionGap = 0 }, "--session_gap"},
+		{"rejects a negative max future", func(c *Config) { c.MaxFuture = -time.Minute }, "--max_future=-1m0s must be positive"},
+		{"rejects a max future of days", func(c *Config) { c.MaxFuture = 48 * time.Hour }, "--max_future=48h0m0s must be positive and at most 24h0m0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok

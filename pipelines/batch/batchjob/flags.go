@@ -23,6 +23,7 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 	to := fs.String("to", "", "Last event day to (re)compute, YYYY-MM-DD (UTC), inclusive.")
 	dataset := fs.String("dataset", "railyard", "BigQuery dataset to write.")
 	sessionGap := fs.Duration("session_gap", DefaultSessionGap, "Inactivity that closes a user's session.")
+	maxFuture := fs.Duration("max_future", DefaultMaxFuture, "How far ahead of its ingest time (the archived publish time, or a bare line's file creation time) an event may be dated and still be aggregated; events dated later are written and counted (future_events), and left out of metrics and sessions, as in the streaming job.")
 	runID := fs.String("run_id", "", "Name of this run (default: batch-<UTC time>).")
 
 	return func() Config {
@@ -31,6 +32,7 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 			Inputs:      config.SplitList(*input),
 			Lake:        *lakeRoot, From: *from, To: *to,
 			SessionGap: *sessionGap,
+			MaxFuture:  *maxFuture,
 			RunID:      *runID,
 			DryRun:     flagValue(fs, "dry_run") == "true",
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/railyard/railyard/pipelines/config"
+	"github.com/railyard/railyard/transforms/windowing"
 )
 
 // Config is one streaming run, from its flags.
@@ -42,6 +43,11 @@ type Config struct {
 	// SessionGap closes a user's session after this much inactivity
 	// (--session_gap).
 	SessionGap time.Duration
+	// MaxFuture is how far ahead of its ingest time an event may be dated
+	// and still be aggregated (--max_future); later-dated events are
+	// written and archived, and left out of metrics and sessions
+	// (windowing.LeaveOutFuture).
+	MaxFuture time.Duration
 	// ArchiveShards and ArchiveWindow shape the raw archive: files per
 	// hour folder and window of ingest time (--archive_shards,
 	// --archive_window).
@@ -69,6 +75,7 @@ const (
 	DefaultAllowedLateness = 2 * time.Minute
 	DefaultDedupHorizon    = time.Hour
 	DefaultSessionGap      = 30 * time.Minute
+	DefaultMaxFuture       = windowing.DefaultMaxFuture
 	DefaultArchiveShards   = 4
 	DefaultArchiveWindow   = time.Minute
 	DefaultAckDeadline     = time.Minute
@@ -84,6 +91,7 @@ func DefaultConfig() Config {
 		AllowedLateness: DefaultAllowedLateness,
 		DedupHorizon:    DefaultDedupHorizon,
 		SessionGap:      DefaultSessionGap,
+		MaxFuture:       DefaultMaxFuture,
 		ArchiveShards:   DefaultArchiveShards,
 		ArchiveWindow:   DefaultArchiveWindow,
 		AckDeadline:     DefaultAckDeadline,
@@ -149,6 +157,9 @@ func (c Config) Validate() error {
 	}
 	if c.SessionGap <= 0 || c.SessionGap%time.Second != 0 {
 		add("--session_gap=%v must be a positive whole number of seconds", c.SessionGap)
+	}
+	if c.MaxFuture <= 0 || c.MaxFuture > windowing.MaxMaxFuture {
+		add("--max_future=%v must be positive and at most %v: how far ahead of its ingest time an event may be dated and still be aggregated", c.MaxFuture, windowing.MaxMaxFuture)
 	}
 	if c.ArchiveShards < 1 || c.ArchiveShards > 999 {
 		add("--archive_shards=%d must be between 1 and 999", c.ArchiveShards)

@@ -34,6 +34,8 @@ func TestConfigValidate(t *testing.T) {
 		{"lateness too short on Prism", func(c *Config) { c.AllowedLateness = 20 * time.Second }, []string{"--allowed_lateness=20s is too short for --early_firing=1s on Prism: it must be at least 30s"}},
 		{"lateness short of ten firings on Prism", func(c *Config) { c.EarlyFiring = 5 * time.Second; c.AllowedLateness = 40 * time.Second },
 			[]string{"it must be at least 50s"}},
+		{"no max future", func(c *Config) { c.MaxFuture = 0 }, []string{"--max_future=0s must be positive and at most 24h0m0s"}},
+		{"max future of days", func(c *Config) { c.MaxFuture = 48 * time.Hour }, []string{"--max_future=48h0m0s must be positive and at most 24h0m0s"}},
 		{"idle too short on Prism", func(c *Config) { c.StopAfterIdle = 5 * time.Second }, []string{"--stop_after_idle=5s must be at least 10 × --early_firing=1s on Prism"}},
 		{"every problem at once", func(c *Config) { c.ReadShards = 0; c.ArchiveShards = 0; c.AllowedLateness = -time.Second },
 			[]string{"--read_shards=0", "--archive_shards=0", "--allowed_lateness=-1s must not be negative"}},

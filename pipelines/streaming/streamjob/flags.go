@@ -32,6 +32,7 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 	allowedLateness := fs.Duration("allowed_lateness", defaults.AllowedLateness, "How long after its end a window still takes late events (a LATE pane); later events are counted and left to the batch layer.")
 	dedupHorizon := fs.Duration("dedup_horizon", defaults.DedupHorizon, "How long in event time an event_id is remembered to drop its duplicates.")
 	sessionGap := fs.Duration("session_gap", defaults.SessionGap, "Inactivity that closes a user's session.")
+	maxFuture := fs.Duration("max_future", defaults.MaxFuture, "How far ahead of its ingest time (publish time) an event may be dated and still be aggregated; events dated later are written, archived and counted (future_events), and left out of metrics and sessions.")
 	archiveShards := fs.Int("archive_shards", defaults.ArchiveShards, "Files per lake hour folder and archive window.")
 	archiveWindow := fs.Duration("archive_window", defaults.ArchiveWindow, "Window of ingest time per archive file; a message is acknowledged once its file is written.")
 	ackDeadline := fs.Duration("ack_deadline", defaults.AckDeadline, "Lease of each message read, renewed while the job works on it: after a crash, unacknowledged messages come back within it (10s-10m).")
@@ -52,6 +53,7 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 			AllowedLateness:    *allowedLateness,
 			DedupHorizon:       *dedupHorizon,
 			SessionGap:         *sessionGap,
+			MaxFuture:          *maxFuture,
 			ArchiveShards:      *archiveShards,
 			ArchiveWindow:      *archiveWindow,
 			AckDeadline:        *ackDeadline,

@@ -34,12 +34,23 @@ import (
 // with an on-time or late pane is a lower bound of it. The floor is that,
 // minus the allowed lateness, one window and one session gap. A session
 // that had already run longer than that is split in two.
+//
+// The watermark follows publish times, which never run ahead of the wall
+// clock, but a run that stops fires every window it holds on time, also
+// one an event dated ahead of its ingest time opened (up to --max_future
+// ahead; an earlier version of the job aggregated events dated up to year
+// 2100). Such a window says nothing about how far the earlier run got,
+// and taken as its watermark it would leave every current event out of
+// the new run's aggregations. So windows that end ahead of the wall
+// clock are ignored, and the floor is never ahead of it.
 
 // recoveryFloor returns the recovery floor in microseconds, or 0 when
 // there is nothing to recover (no earlier run wrote a final pane).
 func recoveryFloor(ctx context.Context, client *bigquery.Client, cfg Config) (int64, error) {
-	q := client.Query(fmt.Sprintf("SELECT MAX(window_end) AS closed FROM `%s.%s.%s` WHERE pane_timing IN ('ON_TIME', 'LATE')",
+	now := time.Now()
+	q := client.Query(fmt.Sprintf("SELECT MAX(window_end) AS closed FROM `%s.%s.%s` WHERE pane_timing IN ('ON_TIME', 'LATE') AND window_end <= @now",
 		cfg.Project, cfg.Dataset, schemas.TableMetricsMinuteSpeed))
+	q.Parameters = []bigquery.QueryParameter{{Name: "now", Value: now.UTC()}}
 	it, err := q.Read(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read how far the earlier run got: %w", err)
@@ -53,8 +64,18 @@ func recoveryFloor(ctx context.Context, client *bigquery.Client, cfg Config) (in
 	if !row.Closed.Valid {
 		return 0, nil
 	}
-	floor := row.Closed.Timestamp.Add(-cfg.AllowedLateness - metrics.WindowSize - cfg.SessionGap)
-	return floor.UnixMicro(), nil
+	return floorOf(row.Closed.Timestamp, now, cfg), nil
+}
+
+// floorOf is the recovery floor, in microseconds, when the latest window
+// an earlier run closed ends at closed and the wall clock reads now:
+// closed, but never ahead of now, minus the allowed lateness, one window
+// and one session gap.
+func floorOf(closed, now time.Time, cfg Config) int64 {
+	if closed.After(now) {
+		closed = now
+	}
+	return closed.Add(-cfg.AllowedLateness - metrics.WindowSize - cfg.SessionGap).UnixMicro()
 }
 
 func init() {

@@ -25,6 +25,7 @@ import (
 	"github.com/railyard/railyard/transforms/metrics"
 	"github.com/railyard/railyard/transforms/pubsubio"
 	"github.com/railyard/railyard/transforms/sessions"
+	"github.com/railyard/railyard/transforms/windowing"
 )
 
 func (c Config) read() pubsubio.Config {
@@ -96,12 +97,14 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 	// 5. Keep the first arrival of each event_id.
 	unique, dropped := dedup.FirstArrivals(s.Scope("DedupEvents"), events, cfg.DedupHorizon)
 	fresh := filter.Include(s.Scope("ThisRunOnly"), unique, isThisRun)
-	// 6. Aggregate per minute and per session, in panes.
-	forMetrics := onTimeEnough(s.Scope("OnTimeForMetrics"), unique, "metrics", 0, cfg.AllowedLateness, cfg.prismCloseMargin(), recoverFrom)
+	// 6. Aggregate per minute and per session, in panes, what is not dated
+	// too far ahead of its ingest time (the batch job's rule too).
+	current := windowing.LeaveOutFuture(s.Scope("LeaveOutFutureEvents"), unique, cfg.MaxFuture)
+	forMetrics := onTimeEnough(s.Scope("OnTimeForMetrics"), current, "metrics", 0, cfg.AllowedLateness, cfg.prismCloseMargin(), recoverFrom)
 	perMinute := metrics.PerMinute(s.Scope("ComputeMetrics"), forMetrics, metrics.Config{
 		Trigger: cfg.metricsTrigger(), AllowedLateness: cfg.AllowedLateness, Panes: metrics.Accumulating,
 	})
-	forSessions := onTimeEnough(s.Scope("OnTimeForSessions"), unique, "sessions", cfg.SessionGap, cfg.AllowedLateness, 0, recoverFrom)
+	forSessions := onTimeEnough(s.Scope("OnTimeForSessions"), current, "sessions", cfg.SessionGap, cfg.AllowedLateness, 0, recoverFrom)
 	perSession := sessions.PerUser(s.Scope("ComputeSessions"), forSessions, sessions.Config{
 		Gap: cfg.SessionGap, Trigger: cfg.sessionsTrigger(), AllowedLateness: cfg.AllowedLateness, Panes: sessions.Accumulating,
 	})
