@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/railyard/railyard/pipelines/config"
+	"github.com/railyard/railyard/transforms/pubsubio"
 	"github.com/railyard/railyard/transforms/windowing"
 )
 
@@ -61,6 +62,12 @@ type Config struct {
 	// most before Pub/Sub delivers it again (--ack_extension): longer than
 	// an archive window.
 	AckExtension time.Duration
+	// MaxOutstandingMessages and MaxOutstandingBytes are the read's flow
+	// control (--max_outstanding_messages, --max_outstanding_bytes): the
+	// most messages, and bytes, one worker process holds read and not yet
+	// acknowledged. A backlog enters memory a cap at a time.
+	MaxOutstandingMessages int
+	MaxOutstandingBytes    int64
 	// Recover rebuilds, at start, the windows and sessions an earlier run
 	// left open, from events_speed (--recover).
 	Recover bool
@@ -80,6 +87,22 @@ const (
 	DefaultArchiveWindow   = time.Minute
 	DefaultAckDeadline     = time.Minute
 	DefaultAckExtension    = 10 * time.Minute
+	// The flow-control caps: pubsubio's defaults, which let a process
+	// hold what 2,500 messages/s bring in a minute's archive window and
+	// its close (see pubsubio.DefaultMaxOutstandingMessages).
+	DefaultMaxOutstandingMessages = pubsubio.DefaultMaxOutstandingMessages
+	DefaultMaxOutstandingBytes    = pubsubio.DefaultMaxOutstandingBytes
+)
+
+// Bounds of --max_outstanding_messages and --max_outstanding_bytes: a cap
+// under a thousand messages or 16 MiB would throttle any real stream (a
+// Pub/Sub message may be 10 MB), and one beyond ten million messages or
+// 64 GiB would not protect a worker's memory.
+const (
+	minOutstandingMessages       = 1000
+	maxOutstandingMessages       = 10_000_000
+	minOutstandingBytes    int64 = 16 << 20
+	maxOutstandingBytes    int64 = 64 << 30
 )
 
 // DefaultConfig returns the flags' defaults.
@@ -97,6 +120,9 @@ func DefaultConfig() Config {
 		AckDeadline:     DefaultAckDeadline,
 		AckExtension:    DefaultAckExtension,
 		Recover:         true,
+
+		MaxOutstandingMessages: DefaultMaxOutstandingMessages,
+		MaxOutstandingBytes:    DefaultMaxOutstandingBytes,
 	}
 }
 
@@ -174,6 +200,12 @@ func (c Config) Validate() error {
 		add("--ack_extension=%v must be between --ack_deadline=%v and 1h", c.AckExtension, c.AckDeadline)
 	} else if c.AckExtension < 2*c.ArchiveWindow+10*time.Second {
 		add("--ack_extension=%v must be at least twice --archive_window=%v plus 10s: a message is acknowledged once its archive window is written", c.AckExtension, c.ArchiveWindow)
+	}
+	if c.MaxOutstandingMessages < minOutstandingMessages || c.MaxOutstandingMessages > maxOutstandingMessages {
+		add("--max_outstanding_messages=%d must be between %d and %d: the most messages a worker holds read and not yet acknowledged", c.MaxOutstandingMessages, minOutstandingMessages, maxOutstandingMessages)
+	}
+	if c.MaxOutstandingBytes < minOutstandingBytes || c.MaxOutstandingBytes > maxOutstandingBytes {
+		add("--max_outstanding_bytes=%d must be between %d (16 MiB) and %d (64 GiB): the most bytes of messages a worker holds read and not yet acknowledged", c.MaxOutstandingBytes, minOutstandingBytes, maxOutstandingBytes)
 	}
 	if err := c.prismSafe(); err != nil {
 		errs = append(errs, err)

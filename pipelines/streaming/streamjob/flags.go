@@ -37,6 +37,8 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 	archiveWindow := fs.Duration("archive_window", defaults.ArchiveWindow, "Window of ingest time per archive file; a message is acknowledged once its file is written.")
 	ackDeadline := fs.Duration("ack_deadline", defaults.AckDeadline, "Lease of each message read, renewed while the job works on it: after a crash, unacknowledged messages come back within it (10s-10m).")
 	ackExtension := fs.Duration("ack_extension", defaults.AckExtension, "How long a message read stays leased at most before Pub/Sub delivers it again: more than twice --archive_window (--ack_deadline to 1h).")
+	maxOutstandingMessages := fs.Int("max_outstanding_messages", defaults.MaxOutstandingMessages, "Flow control: the most messages a worker holds read and not yet acknowledged; a backlog is read a cap at a time (1000-10000000).")
+	maxOutstandingBytes := fs.Int64("max_outstanding_bytes", defaults.MaxOutstandingBytes, "Flow control: the most bytes of messages a worker holds read and not yet acknowledged (16 MiB-64 GiB).")
 	recoverOpen := fs.Bool("recover", defaults.Recover, "At start, rebuild the windows and sessions an earlier run left open from events_speed.")
 	runID := fs.String("run_id", "", "Name of this run in logs (default: stream-<UTC time>).")
 
@@ -60,6 +62,9 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 			AckExtension:       *ackExtension,
 			Recover:            *recoverOpen,
 			RunID:              *runID,
+
+			MaxOutstandingMessages: *maxOutstandingMessages,
+			MaxOutstandingBytes:    *maxOutstandingBytes,
 		}
 		cfg.Project, cfg.Dataset = flagValue(fs, "project"), *dataset
 		if cfg.RunID == "" {

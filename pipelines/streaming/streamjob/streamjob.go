@@ -39,6 +39,9 @@ func (c Config) read() pubsubio.Config {
 		AckMode:            pubsubio.AckModeFor(c.Runner),
 		AckDeadline:        c.AckDeadline,
 		AckExtension:       c.AckExtension,
+
+		MaxOutstandingMessages: c.MaxOutstandingMessages,
+		MaxOutstandingBytes:    c.MaxOutstandingBytes,
 	}
 }
 
