@@ -30,6 +30,19 @@
 // comes back, and dedup removes it; so do the messages of a worker that
 // dies, within AckDeadline.
 //
+// Flow control (AckDeferred), as the Pub/Sub client's ReceiveSettings:
+// the lease book also caps what the process holds pulled and not yet
+// acknowledged, over all shards, at MaxOutstandingMessages (200,000) and
+// MaxOutstandingBytes (512 MiB), so a backlog enters memory a cap at a
+// time. A shard pulls only into room under the cap; one at the cap waits
+// up to PollInterval for the pipeline to acknowledge something, then
+// checkpoints for a short delay (it never spins). It is not idle for
+// StopAfterIdle, and its watermark moves on as an idle shard's: the
+// pipeline acknowledges a message once windows of ingest time have
+// closed over it, which a watermark held back by the unread backlog
+// would never let happen. The leases are renewed in requests of up to
+// 2,500 ack ids and 500 KB, eight at a time.
+//
 // The other modes ack in the reader. With AckOnCommit (the zero value) a
 // part's messages are acked when the shard's next part starts — the
 // runner schedules a residual only after it has committed the bundle

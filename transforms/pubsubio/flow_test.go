@@ -182,6 +182,10 @@ func TestBacklogEntersMemoryACapAtATime(t *testing.T) {
 		AckExtension:           10 * time.Minute,
 		StopAfterIdle:          3 * time.Second,
 		MaxOutstandingMessages: limit,
+		// pstest scans every message it holds on each Pull, and every 10 ms
+		// besides: with 300,000 a Pull can take over a second, and one cut
+		// short counts as empty (idle), and its messages come back later.
+		PullTimeout: 10 * time.Second,
 	}
 	start = time.Now()
 	pr, err := ptest.RunWithMetrics(readAndAckPerWindow(t, cfg))
