@@ -26,7 +26,7 @@ func TestStreamingFlagsBuildTheConfig(t *testing.T) {
 	err := fs.Parse(strings.Fields(`--project=my-project --runner=DataflowRunner
 		--subscription=projects/my-project/subscriptions/events --lake=gs://my-lake/railyard --dataset=rail
 		--stop_after_idle=1m --read_shards=7 --timestamp_attribute=ts --early_firing=2s
-		--allowed_lateness=3m --dedup_horizon=4h --session_gap=5m --archive_shards=6
+		--allowed_lateness=3m --dedup_horizon=4h --session_gap=5m --max_future=45m --archive_shards=6
 		--archive_window=2m --ack_deadline=30s --ack_extension=5m --recover=false --run_id=r1`))
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +43,7 @@ func TestStreamingFlagsBuildTheConfig(t *testing.T) {
 		AllowedLateness:    3 * time.Minute,
 		DedupHorizon:       4 * time.Hour,
 		SessionGap:         5 * time.Minute,
+		MaxFuture:          45 * time.Minute,
 		ArchiveShards:      6,
 		ArchiveWindow:      2 * time.Minute,
 		AckDeadline:        30 * time.Second,
@@ -74,7 +75,7 @@ func TestBatchFlagsBuildTheConfig(t *testing.T) {
 	build := batchjob.RegisterFlags(fs)
 	err := fs.Parse(strings.Fields(`--project=my-project --dry_run
 		--input=gs://a/*,gs://b/** --lake=gs://my-lake --from=2026-11-01 --to=2026-11-02
-		--dataset=rail --session_gap=5m --run_id=r1`))
+		--dataset=rail --session_gap=5m --max_future=2h --run_id=r1`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +84,7 @@ func TestBatchFlagsBuildTheConfig(t *testing.T) {
 		Inputs:      []string{"gs://a/*", "gs://b/**"},
 		Lake:        "gs://my-lake", From: "2026-11-01", To: "2026-11-02",
 		SessionGap: 5 * time.Minute,
+		MaxFuture:  2 * time.Hour,
 		RunID:      "r1",
 		DryRun:     true,
 	}
@@ -92,7 +94,7 @@ func TestBatchFlagsBuildTheConfig(t *testing.T) {
 
 	fs = flag.NewFlagSet("batch", flag.ContinueOnError)
 	got := batchjob.RegisterFlags(fs)()
-	if got.Dataset != "railyard" || got.SessionGap != batchjob.DefaultSessionGap || !strings.HasPrefix(got.RunID, "batch-") || got.DryRun {
-		t.Errorf("Config of no flags = %+v, want dataset railyard, the default session gap, RunID batch-<UTC time>, no dry run", got)
+	if got.Dataset != "railyard" || got.SessionGap != batchjob.DefaultSessionGap || got.MaxFuture != batchjob.DefaultMaxFuture || !strings.HasPrefix(got.RunID, "batch-") || got.DryRun {
+		t.Errorf("Config of no flags = %+v, want dataset railyard, the default session gap and max future, RunID batch-<UTC time>, no dry run", got)
 	}
 }

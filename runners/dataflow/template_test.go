@@ -135,6 +135,7 @@ var paramSpecs = map[string]paramSpec{
 	"early_firing":     {label: "Early firing interval", regexes: []string{durationRE}},
 	"allowed_lateness": {label: "Allowed lateness", regexes: []string{durationRE}},
 	"dedup_horizon":    {label: "Deduplication horizon", regexes: []string{durationRE}},
+	"max_future":       {label: "Greatest lead of event time over ingest time", regexes: []string{durationRE}},
 	"archive_window":   {label: "Archive window", regexes: []string{durationRE}},
 	"archive_shards": {
 		label: "Archive files per window", regexes: []string{`^[0-9]{1,3}$`},
