@@ -23,9 +23,10 @@ import (
 // shard asks it for room before it pulls (reserve). Room for messages is
 // reserved before the Pull, so the count never exceeds
 // MaxOutstandingMessages. Bytes are known only once pulled: a pull
-// reserves the average size of the messages leased so far for each
-// message it may bring, so the bytes exceed MaxOutstandingBytes only by
-// what messages larger than the average bring. A book that holds nothing
+// reserves the average size of the messages leased now (of the last pull
+// when none is) for each message it may bring, so the bytes exceed
+// MaxOutstandingBytes only by what messages larger than that bring, and
+// before the first pull by one pull per shard. A book that holds nothing
 // always lets one message through, however large. A backlog therefore
 // enters memory at most a cap at a time.
 //
@@ -44,7 +45,7 @@ type leaseBook struct {
 	batches   map[*leaseBatch]struct{}
 	bytes     int64         // the bytes of the messages in byAckID
 	reserved  reservation   // room taken by pulls under way
-	ever      reservation   // every message leased, and its bytes: the average size
+	lastSize  int64         // the average size of the last pull's messages
 	peak      int           // the most messages leased at once
 	peakBytes int64         // the most bytes leased at once
 	freed     chan struct{} // closed, and replaced, when room is freed
@@ -140,9 +141,11 @@ func (b *leaseBook) reserve(want int, lim flowLimits) (res reservation, freed <-
 	defer b.mu.Unlock()
 	held := len(b.byAckID) + b.reserved.messages
 	room, capacity := lim.messages-held, lim.messages
-	var avg int64
-	if b.ever.messages > 0 {
-		avg = max(1, b.ever.bytes/int64(b.ever.messages))
+	avg := b.lastSize // 0 before the first pull
+	if len(b.byAckID) > 0 {
+		avg = max(1, b.bytes/int64(len(b.byAckID)))
+	}
+	if avg > 0 {
 		room = min(room, int(max(0, lim.bytes-b.bytes-b.reserved.bytes)/avg))
 		capacity = int(min(int64(capacity), lim.bytes/avg))
 	} else if b.bytes >= lim.bytes {
@@ -240,15 +243,18 @@ func (b *leaseBook) lease(ctx context.Context, r *reader, ackIDs []string, sizes
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var pulled int64
 	for i, id := range ackIDs {
 		if old, ok := b.byAckID[id]; ok { // not from Pub/Sub: an ack id is new with each delivery
 			b.drop(id, old)
 		}
 		b.byAckID[id] = leased{batch: lb, bytes: sizes[i]}
 		b.bytes += sizes[i]
-		b.ever.bytes += sizes[i]
+		pulled += sizes[i]
 	}
-	b.ever.messages += len(ackIDs)
+	if len(ackIDs) > 0 {
+		b.lastSize = max(1, pulled/int64(len(ackIDs)))
+	}
 	b.peak = max(b.peak, len(b.byAckID))
 	b.peakBytes = max(b.peakBytes, b.bytes)
 	b.batches[lb] = struct{}{}
