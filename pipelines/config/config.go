@@ -82,10 +82,19 @@ func Days(from, to string) ([]string, error) {
 	return days, nil
 }
 
-// ValidateLake checks --lake: gs://bucket[/prefix] or a local folder.
+// lakeGlobChars are the characters Cloud Storage and local globs read as
+// patterns: a lake root holding one would make the batch job read the
+// union of every folder it matches.
+const lakeGlobChars = "*?[]"
+
+// ValidateLake checks --lake: gs://bucket[/prefix] or a local folder,
+// without glob characters.
 func ValidateLake(lake string) error {
 	if lake == "" {
 		return fmt.Errorf("--lake is required: gs://BUCKET[/prefix] (or a local folder for local runs)")
+	}
+	if strings.ContainsAny(lake, lakeGlobChars) {
+		return fmt.Errorf("--lake=%q holds a glob character (%s): --lake names one lake root, gs://BUCKET[/prefix] or a local folder; to read chosen files give --input globs instead", lake, lakeGlobChars)
 	}
 	if rest, ok := strings.CutPrefix(lake, "gs://"); ok {
 		bucket, _, _ := strings.Cut(rest, "/")
@@ -96,6 +105,15 @@ func ValidateLake(lake string) error {
 	}
 	if strings.Contains(lake, "://") {
 		return fmt.Errorf("--lake=%q: only gs:// and local folders are supported", lake)
+	}
+	return nil
+}
+
+// ValidateRunID checks --run_id: it names the run's staging tables, so
+// it must be what bqsink accepts there.
+func ValidateRunID(id string) error {
+	if !bqsink.ValidRunID(id) {
+		return fmt.Errorf("--run_id=%q is not a run name: 1-64 letters, digits, _ or -, such as 2026-11-01_0300", id)
 	}
 	return nil
 }

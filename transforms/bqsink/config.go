@@ -45,6 +45,10 @@ func ValidProject(p string) bool { return projectPattern.MatchString(p) }
 // letters, digits and underscores.
 func ValidDataset(d string) bool { return len(d) <= 1024 && datasetPattern.MatchString(d) }
 
+// ValidRunID reports whether id can name a batch run in staging tables'
+// names: 1-64 letters, digits, _ and -.
+func ValidRunID(id string) bool { return runIDPattern.MatchString(id) }
+
 // Validate reports what is missing or malformed in c for Ensure. Every
 // write validates its Config while the pipeline is built: the project
 // and dataset end up in SQL statements.
@@ -68,7 +72,7 @@ func (c Config) Validate() error {
 // validateWrite is Validate plus what the writes need.
 func (c Config) validateWrite() error {
 	err := c.Validate()
-	if !runIDPattern.MatchString(c.RunID) {
+	if !ValidRunID(c.RunID) {
 		err = errors.Join(err, fmt.Errorf("bqsink config: run id %q is not 1-64 letters, digits, _ or -", c.RunID))
 	}
 	return err

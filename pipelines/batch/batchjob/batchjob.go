@@ -96,6 +96,9 @@ func (c Config) Validate() error {
 	if c.RunID == "" {
 		return fmt.Errorf("batchjob: RunID is empty")
 	}
+	if err := config.ValidateRunID(c.RunID); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -353,6 +353,12 @@ func TestConfigValidate(t *testing.T) {
 		{"rejects an s3 lake", func(c *Config) { c.Inputs = nil; c.Lake, c.From, c.To = "s3://lake", "2026-11-01", "2026-11-01" }, "only gs://"},
 		{"rejects a missing lake", func(c *Config) { c.Inputs = nil; c.From, c.To = "2026-11-01", "2026-11-01" }, "--lake is required"},
 		{"rejects a zero session gap", func(c *Config) { c.SessionGap = 0 }, "--session_gap"},
+		{"rejects a lake root with a star", func(c *Config) { c.Inputs = nil; c.Lake, c.From, c.To = "gs://lake/x*", "2026-11-01", "2026-11-01" }, `--lake="gs://lake/x*" holds a glob character`},
+		{"rejects a lake root with a question mark", func(c *Config) { c.Inputs = nil; c.Lake, c.From, c.To = "gs://lake/x?", "2026-11-01", "2026-11-01" }, "holds a glob character"},
+		{"rejects a local lake root with a bracket", func(c *Config) { c.Inputs = nil; c.Lake, c.From, c.To = "/data/lake[12]", "2026-11-01", "2026-11-01" }, "holds a glob character"},
+		{"rejects a run id with dots", func(c *Config) { c.RunID = "2026.11.01" }, `--run_id="2026.11.01" is not a run name: 1-64 letters, digits, _ or -`},
+		{"rejects a run id too long", func(c *Config) { c.RunID = strings.Repeat("r", 65) }, "is not a run name"},
+		{"accepts a run id of dashes and underscores", func(c *Config) { c.RunID = "2026-11-01_rerun" }, ""},
 		{"rejects a negative max future", func(c *Config) { c.MaxFuture = -time.Minute }, "--max_future=-1m0s must be positive"},
 		{"rejects a max future of days", func(c *Config) { c.MaxFuture = 48 * time.Hour }, "--max_future=48h0m0s must be positive and at most 24h0m0s"},
 	} {

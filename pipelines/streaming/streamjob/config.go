@@ -212,6 +212,8 @@ func (c Config) Validate() error {
 	}
 	if c.RunID == "" {
 		add("streamjob: RunID is empty")
+	} else if err := config.ValidateRunID(c.RunID); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -26,6 +26,11 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"no subscription", func(c *Config) { c.Subscription = "events" }, []string{"--subscription=\"events\" must be a full name"}},
 		{"local lake", func(c *Config) { c.Lake = "/tmp/lake" }, []string{"--lake"}},
+		{"a lake root with a star", func(c *Config) { c.Lake = "gs://railyard-lake/x*" }, []string{`--lake="gs://railyard-lake/x*" holds a glob character`}},
+		{"a lake root with a question mark", func(c *Config) { c.Lake = "gs://railyard-lake/x?" }, []string{"--lake=", "holds a glob character"}},
+		{"a lake root with a bracket", func(c *Config) { c.Lake = "gs://railyard-lake/[ab]" }, []string{"--lake=", "holds a glob character"}},
+		{"a run id with dots", func(c *Config) { c.RunID = "2026.11.01" }, []string{`--run_id="2026.11.01" is not a run name: 1-64 letters, digits, _ or -`}},
+		{"a run id too long", func(c *Config) { c.RunID = strings.Repeat("r", 65) }, []string{"--run_id=", "is not a run name"}},
 		{"negative idle", func(c *Config) { c.StopAfterIdle = -time.Second }, []string{"--stop_after_idle=-1s must not be negative"}},
 		{"no read shards", func(c *Config) { c.ReadShards = 0 }, []string{"--read_shards=0 must be between 1 and 1000"}},
 		{"odd session gap", func(c *Config) { c.SessionGap = 1500 * time.Millisecond }, []string{"--session_gap=1.5s must be a positive whole number of seconds"}},
