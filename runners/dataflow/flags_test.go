@@ -27,7 +27,8 @@ func TestStreamingFlagsBuildTheConfig(t *testing.T) {
 		--subscription=projects/my-project/subscriptions/events --lake=gs://my-lake/railyard --dataset=rail
 		--stop_after_idle=1m --read_shards=7 --timestamp_attribute=ts --early_firing=2s
 		--allowed_lateness=3m --dedup_horizon=4h --session_gap=5m --max_future=45m --archive_shards=6
-		--archive_window=2m --ack_deadline=30s --ack_extension=5m --recover=false --run_id=r1`))
+		--archive_window=2m --ack_deadline=30s --ack_extension=5m --recover=false --run_id=r1
+		--max_outstanding_messages=5000 --max_outstanding_bytes=33554432`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +51,9 @@ func TestStreamingFlagsBuildTheConfig(t *testing.T) {
 		AckExtension:       5 * time.Minute,
 		Recover:            false,
 		RunID:              "r1",
+
+		MaxOutstandingMessages: 5000,
+		MaxOutstandingBytes:    32 << 20,
 	}
 	if got := build(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Config = %+v\nwant %+v", got, want)

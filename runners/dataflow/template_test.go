@@ -154,6 +154,9 @@ var paramSpecs = map[string]paramSpec{
 	"read_shards":     {notParameter: "sizes Railyard's own Pub/Sub reader; on Dataflow, Dataflow's own source reads and scales itself"},
 	"ack_deadline":    {notParameter: "leases messages for Railyard's own Pub/Sub reader; Dataflow's own source leases and acknowledges them itself"},
 	"ack_extension":   {notParameter: "leases messages for Railyard's own Pub/Sub reader; Dataflow's own source leases and acknowledges them itself"},
+
+	"max_outstanding_messages": {notParameter: "flow control of Railyard's own Pub/Sub reader; Dataflow's own source has its own"},
+	"max_outstanding_bytes":    {notParameter: "flow control of Railyard's own Pub/Sub reader; Dataflow's own source has its own"},
 }
 
 // beamParameters are the flags of Beam's, not the job's, that a template
