@@ -5,6 +5,11 @@
 //	go run ./pipelines/batch --input=GLOB[,GLOB…] --project=P --dataset=D
 //	go run ./pipelines/batch --lake=gs://BUCKET[/prefix] --from=YYYY-MM-DD --to=YYYY-MM-DD --project=P --dataset=D
 //
+// An --input that reads some files of a lake day
+// (<root>/raw/dt=DAY/hr=HH/) and not others stops the command before any
+// job starts, as a bad flag does: the run would replace the day with the
+// files read (batchjob.PartialDaysError).
+//
 // --runner is prism by default; dataflow, flink and universal work as in
 // Beam. Emulators are reached through STORAGE_EMULATOR_HOST,
 // BIGQUERY_EMULATOR_HOST and BIGQUERY_STORAGE_EMULATOR_HOST. The flags
@@ -13,6 +18,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -52,6 +58,11 @@ func main() {
 		fail(err)
 	}
 	if _, err := batchjob.Run(context.Background(), cfg); err != nil {
+		// An --input that reads part of a lake day is a usage error.
+		var partial *batchjob.PartialDaysError
+		if errors.As(err, &partial) {
+			fail(err)
+		}
 		slog.Error("batch job failed", "run_id", cfg.RunID, "error", err)
 		os.Exit(1)
 	}

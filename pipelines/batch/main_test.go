@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -56,9 +57,10 @@ func runCommand(t *testing.T, bigQuery string, args ...string) command {
 }
 
 // TestBatchCommandRejectsBadFlagsBeforeBigQuery runs the batch command
-// with bad --run_id and --lake values against a server that stands in
-// for BigQuery and refuses every request: the command must stop with a
-// usage error (exit 2) naming the flag, and never call it.
+// with a bad --run_id, a bad --lake and an --input of part of a lake day
+// against a server that stands in for BigQuery and refuses every
+// request: the command must stop with a usage error (exit 2) naming the
+// flag, and never call it.
 func TestBatchCommandRejectsBadFlagsBeforeBigQuery(t *testing.T) {
 	var calls atomic.Int64
 	bq := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,6 +70,7 @@ func TestBatchCommandRejectsBadFlagsBeforeBigQuery(t *testing.T) {
 	defer bq.Close()
 	host := strings.TrimPrefix(bq.URL, "http://")
 	lake := t.TempDir()
+	sampleLake := filepath.Join("..", "..", "testdata", "sample", "lake")
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -79,6 +82,9 @@ func TestBatchCommandRejectsBadFlagsBeforeBigQuery(t *testing.T) {
 		{"a lake root with a glob character is a usage error",
 			[]string{"--run_id=r1", "--lake=" + lake + "/x*", "--from=2026-11-01", "--to=2026-11-01"},
 			`holds a glob character (*?[]): --lake names one lake root`},
+		{"an input of part of a lake day is a usage error",
+			[]string{"--run_id=r1", "--input=" + filepath.Join(sampleLake, "raw", "dt=2026-11-01", "hr=05", "*")},
+			"day 2026-11-01 of lake " + sampleLake + ": 2 of its 59 files"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls.Store(0)

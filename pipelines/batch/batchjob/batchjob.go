@@ -28,7 +28,9 @@ import (
 // Config is one batch run, from its flags.
 type Config struct {
 	config.Destination
-	// Inputs are file globs to read (--input).
+	// Inputs are file globs to read (--input). Each lake day they read a
+	// file of (<root>/raw/dt=DAY/hr=HH/<file>) they must read whole; other
+	// files are taken as the whole of each day they hold.
 	Inputs []string
 	// Lake, From and To select whole event days of the lake
 	// (--lake, --from, --to); an alternative to Inputs.
@@ -173,6 +175,9 @@ func Build(s beam.Scope, cfg Config) error {
 // Run ensures the dataset and tables exist, then builds and runs the job
 // on the runner of --runner, and returns its result (metrics included).
 // With cfg.DryRun it only builds the job and hands it to the runner.
+// Otherwise, before any BigQuery call, it checks that --input reads every
+// file of each lake day it reads a file of, and returns a
+// *PartialDaysError if not.
 func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -183,6 +188,11 @@ func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 			return nil, err
 		}
 		return beamx.RunWithMetrics(ctx, p)
+	}
+	// An --input that reads part of a lake day would replace that day
+	// with the part: stop before anything is written.
+	if err := cfg.checkWholeDays(ctx); err != nil {
+		return nil, err
 	}
 	client, err := serving.Prepare(ctx, cfg.sink())
 	if err != nil {
