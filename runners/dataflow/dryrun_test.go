@@ -68,7 +68,7 @@ const (
 // names batchjob.Build gives them, which the Dataflow console shows and
 // its monitoring and alerting select steps by.
 var batchSteps = []string{
-	"ReadLake", "DecodeEvents", "DedupEvents", "KeepCoveredDays", "ComputeMetrics",
+	"ReadLake", "DecodeEvents", "DedupEvents", "KeepCoveredDays", "LeaveOutFutureEvents", "ComputeMetrics",
 	"ComputeSessions", "KeepCoveredSessions", "WriteEvents", "WriteMetrics",
 	"WriteSessions", "WriteDeadLetters",
 }
@@ -78,7 +78,7 @@ var batchSteps = []string{
 // (--update) matches the running job's steps to the new job's by these
 // names: renaming one needs --transform_name_mapping (README.md).
 var streamingSteps = []string{
-	"ReadPubSub", "ArchiveRaw", "DecodeEvents", "DedupEvents", "ThisRunOnly",
+	"ReadPubSub", "ArchiveRaw", "DecodeEvents", "DedupEvents", "ThisRunOnly", "LeaveOutFutureEvents",
 	"OnTimeForMetrics", "ComputeMetrics", "OnTimeForSessions", "ComputeSessions",
 	"WriteEvents", "WriteMetrics", "WriteSessions", "WriteDeadLetters",
 }
@@ -184,7 +184,7 @@ func TestStreamingJobTranslatesForDataflow(t *testing.T) {
 func TestStreamingStepNamesForUpdate(t *testing.T) {
 	firstRun := []string{
 		"ArchiveRaw", "CollectDeadLetters", "ComputeMetrics", "ComputeSessions", "DecodeEvents", "DedupEvents",
-		"OnTimeForMetrics", "OnTimeForSessions", "ReadPubSub", "ThisRunOnly",
+		"LeaveOutFutureEvents", "OnTimeForMetrics", "OnTimeForSessions", "ReadPubSub", "ThisRunOnly",
 		"WriteDeadLetters", "WriteEvents", "WriteMetrics", "WriteSessions",
 	}
 	recovering := append(slices.Clone(firstRun), "RecoverOpenWindows")
