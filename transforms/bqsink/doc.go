@@ -24,7 +24,10 @@
 //  3. replaces the day with one MERGE statement, atomic in BigQuery (see
 //     replaceDaySQL): ON FALSE, every target row of the day is NOT
 //     MATCHED BY SOURCE and deleted, every staging row is NOT MATCHED and
-//     inserted;
+//     inserted. The emulator runs a MERGE in time proportional to the
+//     staged rows times the table's rows, so there the day is replaced by
+//     a DELETE and an INSERT … SELECT (replaceDayScript), which it does
+//     not undo together when the second fails;
 //  4. drops the staging table.
 //
 // Days are TIMESTAMP literals rather than query parameters: the emulator

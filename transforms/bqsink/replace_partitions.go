@@ -151,7 +151,7 @@ func (f *keyByDayFn) ProcessElement(ctx context.Context, row beam.T, emitRow fun
 }
 
 // replaceDayFn replaces one day of a table with the day's rows, through a
-// staging table and one MERGE (see the package documentation).
+// staging table and one statement (see the package documentation).
 type replaceDayFn struct {
 	Config Config
 	Table  string
@@ -199,9 +199,13 @@ func (f *replaceDayFn) ProcessElement(ctx context.Context, day string, rows func
 	if err != nil {
 		return fmt.Errorf("replace %s %s: stage rows: %w", f.Table, day, err)
 	}
-	target := tableRef(f.Config.Project, f.Config.Dataset, f.Table)
+	dest := tableRef(f.Config.Project, f.Config.Dataset, f.Table)
 	stagingRef := tableRef(staging.ProjectID, staging.DatasetID, staging.TableID)
-	if err := f.w.runDML(ctx, replaceDaySQL(target, stagingRef, f.table.PartitionField, start, f.enc.Columns())); err != nil {
+	replace := replaceDaySQL
+	if target().mergePairsRows {
+		replace = replaceDayScript
+	}
+	if err := f.w.runDML(ctx, replace(dest, stagingRef, f.table.PartitionField, start, f.enc.Columns())); err != nil {
 		return fmt.Errorf("replace %s %s: %w", f.Table, day, err)
 	}
 	f.written.Inc(ctx, int64(written))

@@ -49,6 +49,30 @@ WHEN NOT MATCHED THEN INSERT (%s) VALUES (%s)`,
 		strings.Join(quoted, ", "), strings.Join(values, ", "))
 }
 
+// replaceDayScript replaces one day of target with the rows of staging as
+// replaceDaySQL does, in a transaction of a DELETE of the day and an
+// INSERT … SELECT of the staging rows. It is for a server whose MERGE
+// pairs every source row with every target row (the emulator: see
+// server.mergePairsRows). BigQuery would commit the two statements
+// together; the emulator runs them one after the other and does not undo
+// the DELETE when the INSERT fails, which leaves the day empty until the
+// day is written again (the job fails, so the day is not recorded as
+// covered).
+func replaceDayScript(target, staging, partitionCol string, day time.Time, cols []string) string {
+	quoted := make([]string, len(cols))
+	for i, c := range cols {
+		quoted[i] = quoteIdent(c)
+	}
+	list := strings.Join(quoted, ", ")
+	p := quoteIdent(partitionCol)
+	return fmt.Sprintf(`BEGIN TRANSACTION;
+DELETE FROM %s WHERE %s >= %s AND %s < %s;
+INSERT INTO %s (%s) SELECT %s FROM %s;
+COMMIT TRANSACTION;`,
+		target, p, timestampLiteral(day), p, timestampLiteral(day.AddDate(0, 0, 1)),
+		target, list, list, staging)
+}
+
 // fileOfSQL is the GoogleSQL twin of fileOf: the source URI without its
 // final "#L<line>".
 const fileOfSQL = `REGEXP_REPLACE(T.source_uri, r'#L[0-9]+$', '')`
