@@ -28,7 +28,10 @@
 // must become is durable (archived, written), or until AckExtension (10
 // minutes) has passed. A message the pipeline does not get to ack in time
 // comes back, and dedup removes it; so do the messages of a worker that
-// dies, within AckDeadline.
+// dies, within AckDeadline. The leases are kept however long the reader
+// is not called (a sink waiting out an outage stalls it), and a job that
+// ends in the process that read gives back what it still leases with
+// ReleaseLeases, so that its successor gets it at once.
 //
 // Flow control (AckDeferred), as the Pub/Sub client's ReceiveSettings:
 // the lease book also caps what the process holds pulled and not yet

@@ -11,10 +11,11 @@ import (
 // pulled and the pipeline has not acknowledged yet, in one worker process:
 // each message's ack deadline is set to AckDeadline right after its Pull
 // and renewed every half of it, until Ack acknowledges the message,
-// AckExtension has passed since the pull, or nothing of the job has run
-// in this process for a while (the job ended or is gone). So a message
-// stays leased for as long as the pipeline works on it, and a crashed
-// worker's messages come back within AckDeadline, not AckExtension.
+// AckExtension has passed since the pull, or the job that pulled it ends
+// in this process (ReleaseLeases). So a message stays leased for as long
+// as the pipeline works on it — however long a stalled sink keeps the
+// reader from running — and a crashed worker's messages come back within
+// AckDeadline, not AckExtension: its keeper dies with it.
 //
 // It is also the process's flow control, as the Pub/Sub client's
 // ReceiveSettings.MaxOutstandingMessages and MaxOutstandingBytes are: the
@@ -49,7 +50,6 @@ type leaseBook struct {
 	peak      int           // the most messages leased at once
 	peakBytes int64         // the most bytes leased at once
 	freed     chan struct{} // closed, and replaced, when room is freed
-	lastTouch time.Time     // when a reader or an acker last used the book
 	lastAck   time.Time     // when a message of the book was last acknowledged
 	keeping   bool          // the keeper runs
 }
@@ -69,7 +69,6 @@ type leaseBatch struct {
 	live      int // how many of ackIDs are not yet acked
 	renewAt   time.Time
 	expires   time.Time
-	idleLimit time.Duration // gone once the book is untouched this long
 }
 
 // flowLimits is the cap on what a process holds of a subscription.
@@ -239,7 +238,6 @@ func (b *leaseBook) lease(ctx context.Context, r *reader, ackIDs []string, sizes
 		live:      len(ackIDs),
 		renewAt:   pulledAt.Add(deadline / 2),
 		expires:   pulledAt.Add(r.cfg.AckExtension),
-		idleLimit: r.aliveWithin + deadline,
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -263,19 +261,10 @@ func (b *leaseBook) lease(ctx context.Context, r *reader, ackIDs []string, sizes
 	if res.messages > len(ackIDs) {
 		b.signalFreed()
 	}
-	b.lastTouch = time.Now()
 	if !b.keeping {
 		b.keeping = true
 		go b.keep()
 	}
-}
-
-// touch notes that the job still runs in this process: a reader's part
-// ran, though it may have read nothing.
-func (b *leaseBook) touch() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.lastTouch = time.Now()
 }
 
 // forget stops renewing the leases of acknowledged (or nacked) messages,
@@ -283,7 +272,6 @@ func (b *leaseBook) touch() {
 func (b *leaseBook) forget(ackIDs []string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.lastTouch = time.Now()
 	n := 0
 	for _, id := range ackIDs {
 		l, ok := b.byAckID[id]
@@ -294,7 +282,7 @@ func (b *leaseBook) forget(ackIDs []string) {
 		b.drop(id, l)
 	}
 	if n > 0 {
-		b.lastAck = b.lastTouch
+		b.lastAck = time.Now()
 		b.signalFreed()
 	}
 }
@@ -324,9 +312,15 @@ func (b *leaseBook) leased() int {
 }
 
 // keep renews the leases that are due, each for AckDeadline but never
-// past AckExtension from its pull; drops those past AckExtension; and
-// drops them all once the job has not used the book for idleLimit. It
+// past AckExtension from its pull, and drops those past AckExtension. It
 // returns when nothing is leased.
+//
+// It does not guess from the reader's silence that the job has ended: a
+// sink that waits out an outage keeps the runner from calling the reader
+// for as long as the outage lasts, and its messages must stay leased
+// (an earlier rule that let leases lapse after a few quiet seconds had a
+// 30 s BigQuery outage redeliver a fifth of a stream). The job says when
+// it ends (ReleaseLeases).
 //
 // Renewals go out in requests within Pub/Sub's limits (modackIDsPerRequest
 // ids, maxAckRequestBytes), several at a time (modackConcurrency), so
@@ -341,20 +335,15 @@ func (b *leaseBook) keep() {
 			d time.Duration
 		}
 		renew := map[renewal][]string{}
-		expired, abandoned := 0, 0
+		expired := 0
 		b.mu.Lock()
 		for lb := range b.batches {
-			gone := now.Sub(b.lastTouch) > lb.idleLimit
 			switch {
-			case gone || !now.Before(lb.expires):
+			case !now.Before(lb.expires):
 				for _, id := range lb.ackIDs {
 					if l, ok := b.byAckID[id]; ok && l.batch == lb {
 						b.drop(id, l)
-						if gone {
-							abandoned++
-						} else {
-							expired++
-						}
+						expired++
 					}
 				}
 				delete(b.batches, lb)
@@ -372,7 +361,7 @@ func (b *leaseBook) keep() {
 				lb.renewAt = now.Add(d / 2)
 			}
 		}
-		if expired+abandoned > 0 {
+		if expired > 0 {
 			b.signalFreed()
 		}
 		done := len(b.batches) == 0
@@ -386,10 +375,6 @@ func (b *leaseBook) keep() {
 			slog.Warn("pubsub messages not acknowledged within the ack extension; Pub/Sub will deliver them again",
 				"subscription", sub, "messages", expired)
 		}
-		if abandoned > 0 {
-			slog.Info("pubsub job no longer runs here; letting the leases of what it did not acknowledge lapse",
-				"subscription", sub, "messages", abandoned)
-		}
 		for k, ids := range renew {
 			ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
 			if err := k.r.modifyDeadline(ctx, ids, k.d); err != nil {
@@ -402,4 +387,53 @@ func (b *leaseBook) keep() {
 			return
 		}
 	}
+}
+
+// ReleaseLeases gives back every message this process keeps leased of the
+// subscription (its full name, as Config.Subscription) for Reads with
+// AckDeferred: Pub/Sub delivers them again at once, to whichever job reads
+// the subscription next. A job calls it when its pipeline has ended in
+// this process — returned, failed or cancelled — since nothing it still
+// holds will be acknowledged. It returns how many messages it gave back.
+//
+// Without it, the leases of an ended job are renewed until AckExtension
+// (10 minutes by default) before Pub/Sub delivers the messages again. Two
+// jobs of one subscription in one process share the leases: one that
+// ends gives back the other's too, which that one then reads again
+// (duplicates that dedup removes, nothing lost).
+func ReleaseLeases(ctx context.Context, subscription string) int {
+	b := existingLeaseBook(subscription)
+	if b == nil {
+		return 0
+	}
+	return b.release(ctx)
+}
+
+// release nacks every message the book leases and forgets them.
+func (b *leaseBook) release(ctx context.Context) int {
+	give := map[*reader][]string{}
+	b.mu.Lock()
+	for id, l := range b.byAckID {
+		give[l.batch.r] = append(give[l.batch.r], id)
+		b.drop(id, l)
+	}
+	clear(b.batches)
+	b.reserved = reservation{}
+	b.signalFreed()
+	b.mu.Unlock()
+	n := 0
+	for r, ids := range give {
+		n += len(ids)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rpcTimeout)
+		if err := r.modifyDeadline(rctx, ids, 0); err != nil {
+			slog.WarnContext(ctx, "pubsub nack failed; the messages come back when their deadline ends",
+				"subscription", b.subscription, "messages", len(ids), "error", err)
+		}
+		cancel()
+	}
+	if n > 0 {
+		slog.InfoContext(ctx, "pubsub job ended; gave back what it had not acknowledged",
+			"subscription", b.subscription, "messages", n)
+	}
+	return n
 }

@@ -11,8 +11,7 @@ import (
 )
 
 // leasing starts pstest with n messages pulled by r, and a lease book on
-// fast timings: 2s leases, renewed every second, checked every 50ms, and
-// the job gone after 1s+2s untouched.
+// fast timings: 2s leases, renewed every second, checked every 50ms.
 func leasing(t *testing.T, n int, extension time.Duration) (*emulators.PubSub, *reader, *leaseBook, []string) {
 	t.Helper()
 	ps, r, ids := pulled(t, n)
@@ -37,22 +36,6 @@ func redelivered(t *testing.T, r *reader) int {
 	return len(resp.GetReceivedMessages())
 }
 
-// touching touches b every 200ms until the test ends: the job runs.
-func touching(t *testing.T, b *leaseBook) {
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done) })
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(200 * time.Millisecond):
-				b.touch()
-			}
-		}
-	}()
-}
-
 func keeping(b *leaseBook) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -60,12 +43,16 @@ func keeping(b *leaseBook) bool {
 }
 
 func TestLeaseBook(t *testing.T) {
-	t.Run("renews the leases while the job runs, until Ack", func(t *testing.T) {
+	t.Run("renews the leases until Ack, however long the reader is quiet", func(t *testing.T) {
 		ps, r, b, ids := leasing(t, 3, time.Minute)
-		touching(t, b)
-		time.Sleep(3500 * time.Millisecond) // past the first lease of 2s
+		// Nothing reads or acknowledges meanwhile, as when a sink waits
+		// out an outage: the leases are still renewed.
+		time.Sleep(4500 * time.Millisecond) // past two leases of 2s
 		if n := redelivered(t, r); n != 0 {
-			t.Errorf("%d leased messages were delivered again after 3.5s of 2s leases", n)
+			t.Errorf("%d leased messages were delivered again after 4.5s of 2s leases", n)
+		}
+		if b.leased() != len(ids) {
+			t.Errorf("%d of %d messages leased after 4.5s without a read", b.leased(), len(ids))
 		}
 		renewals := len(modacks(ps)) - len(ids)
 		if renewals < 2*len(ids) {
@@ -95,27 +82,27 @@ func TestLeaseBook(t *testing.T) {
 		}
 	})
 
-	t.Run("lets the leases lapse once the job is gone", func(t *testing.T) {
+	t.Run("gives the leases back when the job ends", func(t *testing.T) {
 		_, r, b, ids := leasing(t, 2, time.Minute)
-		r.aliveWithin = time.Second // gone after 1s + 2s untouched
-		b.mu.Lock()
-		for lb := range b.batches {
-			lb.idleLimit = r.aliveWithin + r.cfg.AckDeadline
+		if got := b.release(context.Background()); got != len(ids) {
+			t.Errorf("released %d messages, want %d", got, len(ids))
 		}
-		b.mu.Unlock()
-		waitFor(t, "the leases dropped", func() bool { return b.leased() == 0 })
-		deadline := time.Now().Add(5 * time.Second)
+		if b.leased() != 0 {
+			t.Errorf("%d messages still leased after the release", b.leased())
+		}
+		// Given back at once, not at the end of the 2s lease.
+		deadline := time.Now().Add(time.Second)
 		for got := 0; got < len(ids); got += redelivered(t, r) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d messages came back within 5s of the job going away", got, len(ids))
+				t.Fatalf("%d of %d messages came back within 1s of the release", got, len(ids))
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 		}
+		waitFor(t, "keeper stop", func() bool { return !keeping(b) })
 	})
 
 	t.Run("stops renewing at the ack extension", func(t *testing.T) {
 		ps, r, b, ids := leasing(t, 2, 3*time.Second)
-		touching(t, b)
 		waitFor(t, "the leases dropped", func() bool { return b.leased() == 0 })
 		for _, d := range modacks(ps) {
 			if d > 2 {

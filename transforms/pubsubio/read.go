@@ -221,9 +221,6 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 	cfg, r := fn.Cfg, fn.r
 	r.begin()
 	defer r.end()
-	if fn.leases != nil {
-		fn.leases.touch() // the job runs here: keep its leases
-	}
 	finalized := r.takeAcked() // by finalization callbacks since the last part
 	fn.acks.Inc(ctx, finalized.acks)
 	fn.finalized.Inc(ctx, finalized.finalized)

@@ -151,6 +151,11 @@ func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	slog.Info("streaming job starting", "run_id", cfg.RunID, "subscription", cfg.Subscription,
 		"project", cfg.Project, "dataset", cfg.Dataset, "lake", cfg.Lake, "recovery_floor_micros", floor)
 	res, err := beamx.RunWithMetrics(ctx, p)
+	// The job has ended (drained, failed or cancelled). What it read in
+	// this process and did not acknowledge goes back to the subscription
+	// now rather than when its leases run out (on a runner whose workers
+	// are other processes there is nothing here to give back).
+	pubsubio.ReleaseLeases(context.WithoutCancel(ctx), cfg.read().Subscription)
 	if err != nil {
 		return res, fmt.Errorf("streaming job %s: %w", cfg.RunID, err)
 	}
