@@ -1,9 +1,9 @@
 -- view: sessions
 -- Sessions per user_id, merged from both layers: for each event day the
 -- batch layer has covered, the rows of sessions_batch; for every other day,
--- the latest pane (revision) of each session of sessions_speed. A session
--- belongs to the day of its session_start; filter on session_start to scan
--- only the days you need.
+-- the latest pane (revision) of each session of sessions_speed. Sessions
+-- end at midnight UTC, so a session lies within the day of its
+-- session_start; filter on session_start to scan only the days you need.
 --
 -- columns from sessions_batch: session_start, session_end, user_id,
 --   duration_seconds, events, sources, gap_seconds

@@ -89,8 +89,8 @@ type userSession struct {
 }
 
 // userSessionsFn is a CombineFn over the events of a shard of users: it
-// builds each user's sessions as it goes, joining two spans when the
-// pause between them is shorter than the gap (in Beam's millisecond
+// builds each user's sessions as it goes, joining two spans of one UTC day
+// when the pause between them is shorter than the gap (in Beam's millisecond
 // timestamps, as session windows compare them). The sessions of a set of
 // events do not depend on the order they are added and merged in, so the
 // result does not depend on how the runner splits the input.
@@ -141,9 +141,10 @@ func (*userSessionsFn) ExtractOutput(acc *userSpans) []userSession {
 }
 
 // joins reports whether spans a and b, a starting no later than b, are
-// one session: no pause of the gap or more lies between them.
+// one session: no pause of the gap or more lies between them, and no
+// midnight (every span lies within one UTC day).
 func (fn *userSessionsFn) joins(a, b span) bool {
-	return b.Start/1000-a.End/1000 < fn.GapMillis
+	return b.Start/1000-a.End/1000 < fn.GapMillis && dayOf(a.End) == dayOf(b.Start)
 }
 
 // insert adds sp to spans, sorted by start with no two joining, and

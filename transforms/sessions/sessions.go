@@ -1,6 +1,14 @@
 // Package sessions groups each user's events into sessions: runs of
 // events of one user_id with no gap longer than the session gap between
-// them. They are the rows of the sessions_batch and sessions_speed tables.
+// them, within one UTC day. They are the rows of the sessions_batch and
+// sessions_speed tables.
+//
+// A session also ends at midnight UTC (as web analytics sessions end at
+// midnight): a user who never pauses for the gap — a bot, a device that
+// reports every few seconds — has one session a day, not one that grows
+// for as long as the stream runs and whose every pane reads all of it
+// again. Both layers cut at the same instant, so they agree, and no
+// session spans two days of the tables' day partitions.
 //
 // The batch job uses the zero Config, bar the gap: one on-time pane per
 // session. The streaming job sets a trigger and an allowed lateness;
@@ -12,6 +20,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -98,11 +108,18 @@ var ErrInvalidConfig = errors.New("sessions: invalid config")
 // skippedNoUser counts the events that have no user_id, hence no session.
 var skippedNoUser = beam.NewCounter("railyard", "sessions_skipped_no_user")
 
+// PaneEventsMetric is the distribution of how many events a pane of a
+// session reads (the streaming job's sessions; its max is the cost of the
+// longest session's latest pane).
+const PaneEventsMetric = "sessions_pane_events"
+
+var paneEvents = beam.NewDistribution("railyard", PaneEventsMetric)
+
 func init() {
 	register.DoFn3x0[context.Context, schemas.Event, func(string, sessionInput)](&keyByUserFn{})
 	register.Emitter2[string, sessionInput]()
 	register.Combiner3[sessionAcc, sessionInput, sessionTotal](&sessionFn{})
-	register.DoFn3x1[typex.PaneInfo, string, func(*sessionInput) bool, schemas.SessionSpeed](&paneSessionFn{})
+	register.DoFn4x1[context.Context, typex.PaneInfo, string, func(*sessionInput) bool, schemas.SessionSpeed](&paneSessionFn{})
 	register.Iter1[sessionInput]()
 	register.Function1x1(withoutPane)
 }
@@ -147,7 +164,26 @@ type sessionInput struct {
 	Source    string
 }
 
-// keyByUserFn keys events by user_id and counts, and drops, those without.
+// dayMillis is the longest a session lasts: sessions end at every
+// midnight UTC.
+const dayMillis = int64(24 * time.Hour / time.Millisecond)
+
+// dayOf is the UTC day of an event time in microseconds, as a day number
+// since the Unix epoch, on Beam's millisecond timestamps.
+func dayOf(eventTimeMicros int64) int64 {
+	return floorDiv(floorDiv(eventTimeMicros, 1000), dayMillis)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// keyByUserFn keys events by user_id and UTC day (userDayKey), and
+// counts, and drops, those without a user_id.
 type keyByUserFn struct{}
 
 func (*keyByUserFn) ProcessElement(ctx context.Context, ev schemas.Event, emit func(string, sessionInput)) {
@@ -155,7 +191,23 @@ func (*keyByUserFn) ProcessElement(ctx context.Context, ev schemas.Event, emit f
 		skippedNoUser.Inc(ctx, 1)
 		return
 	}
-	emit(*ev.UserID, sessionInput{EventTime: ev.EventTime, Source: ev.Source})
+	emit(userDayKey(*ev.UserID, dayOf(ev.EventTime)), sessionInput{EventTime: ev.EventTime, Source: ev.Source})
+}
+
+// userDayKey is the key a session window merges under: the day, a colon
+// and the user_id, so that sessions of one user on two days never merge.
+func userDayKey(userID string, day int64) string {
+	return strconv.FormatInt(day, 10) + ":" + userID
+}
+
+// userOfKey is the user_id of a userDayKey. A key without a day (state
+// of a job from before sessions were cut at midnight) is the user_id.
+func userOfKey(key string) string {
+	day, user, ok := strings.Cut(key, ":")
+	if _, err := strconv.ParseInt(day, 10, 64); !ok || err != nil {
+		return key
+	}
+	return user
 }
 
 type paneSessionFn struct {
@@ -164,14 +216,15 @@ type paneSessionFn struct {
 	ProcessedAtMicros int64
 }
 
-func (fn *paneSessionFn) ProcessElement(pn typex.PaneInfo, userID string, inputs func(*sessionInput) bool) schemas.SessionSpeed {
+func (fn *paneSessionFn) ProcessElement(ctx context.Context, pn typex.PaneInfo, key string, inputs func(*sessionInput) bool) schemas.SessionSpeed {
 	var combine sessionFn
 	acc := combine.CreateAccumulator()
 	var in sessionInput
 	for inputs(&in) {
 		acc = combine.AddInput(acc, in)
 	}
-	return sessionRow(userID, combine.ExtractOutput(acc), fn.GapSeconds, windowing.Pane(pn, fn.ProcessedAtMicros))
+	paneEvents.Update(ctx, acc.Events)
+	return sessionRow(userOfKey(key), combine.ExtractOutput(acc), fn.GapSeconds, windowing.Pane(pn, fn.ProcessedAtMicros))
 }
 
 func sessionRow(userID string, total sessionTotal, gapSeconds int64, p schemas.Pane) schemas.SessionSpeed {

@@ -106,10 +106,11 @@ func (c Config) Validate() error {
 
 // globs returns what to read, and the days the run covers whole (those
 // partitions are replaced even when no valid event remains in them).
-// A --from/--to run also reads the day before and the day after: a session
-// can start before midnight and go on after it, so the sessions that start
-// in the covered days can only be told from their neighbours' events.
-// Those context days are read, not written.
+// A --from/--to run also reads the day before and the day after: the lake
+// files of a day are those of its ingest time, so an event of a covered day
+// that reached the lake after midnight (or was dated a little ahead of its
+// ingest) is in a neighbour day's files. Those context days are read, not
+// written. (Sessions need no neighbour: they end at midnight UTC.)
 func (c Config) globs() (globs, days []string) {
 	if len(c.Inputs) > 0 {
 		return c.Inputs, nil
