@@ -64,11 +64,11 @@ type leased struct {
 // that pulled them (its client and configuration: tests run several jobs
 // on one subscription name in one process).
 type leaseBatch struct {
-	r         *reader
-	ackIDs    []string
-	live      int // how many of ackIDs are not yet acked
-	renewAt   time.Time
-	expires   time.Time
+	r       *reader
+	ackIDs  []string
+	live    int // how many of ackIDs are not yet acked
+	renewAt time.Time
+	expires time.Time
 }
 
 // flowLimits is the cap on what a process holds of a subscription.
@@ -233,11 +233,11 @@ func (b *leaseBook) lease(ctx context.Context, r *reader, ackIDs []string, sizes
 			"subscription", b.subscription, "messages", len(ackIDs), "error", err)
 	}
 	lb := &leaseBatch{
-		r:         r,
-		ackIDs:    ackIDs,
-		live:      len(ackIDs),
-		renewAt:   pulledAt.Add(deadline / 2),
-		expires:   pulledAt.Add(r.cfg.AckExtension),
+		r:       r,
+		ackIDs:  ackIDs,
+		live:    len(ackIDs),
+		renewAt: pulledAt.Add(deadline / 2),
+		expires: pulledAt.Add(r.cfg.AckExtension),
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
