@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // LogCounters logs, at info level, one line per step of a finished job
@@ -18,7 +20,7 @@ func LogCounters(ctx context.Context, job, runID string, res beam.PipelineResult
 	}
 	byStep := map[string]map[string]int64{}
 	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Key.Namespace != "railyard" {
+		if c.Key.Namespace != metricnames.Namespace {
 			continue
 		}
 		if byStep[c.Key.Step] == nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/runners/emulators"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 	"github.com/railyard/railyard/transforms/bqsink"
 )
 
@@ -39,15 +40,15 @@ const (
 // e2eResult is what an end-to-end side reports: rows written, time, and
 // the peak RSS of its process and of the emulator.
 type e2eResult struct {
-	Mode          string  `json:"mode"`
-	Records       int64   `json:"records"`
-	EventRows     int64   `json:"event_rows"`
-	OtherRows     int64   `json:"other_rows"`
-	DeadLetters   int64   `json:"dead_letters"`
-	Seconds       float64 `json:"seconds"`
-	PeakRSSMiB    float64 `json:"peak_rss_mib"`
-	EmulatorMiB   float64 `json:"emulator_peak_rss_mib"`
-	EmulatorCPU   float64 `json:"emulator_cpu_seconds"`
+	Mode        string  `json:"mode"`
+	Records     int64   `json:"records"`
+	EventRows   int64   `json:"event_rows"`
+	OtherRows   int64   `json:"other_rows"`
+	DeadLetters int64   `json:"dead_letters"`
+	Seconds     float64 `json:"seconds"`
+	PeakRSSMiB  float64 `json:"peak_rss_mib"`
+	EmulatorMiB float64 `json:"emulator_peak_rss_mib"`
+	EmulatorCPU float64 `json:"emulator_cpu_seconds"`
 }
 
 // endToEnd runs the batch job over the lake into a fresh emulator, then
@@ -173,13 +174,13 @@ func batchJobIntoEmulator(glob string) (e2eResult, error) {
 	r := e2eResult{Seconds: time.Since(start).Seconds()}
 	for _, c := range res.Metrics().AllMetrics().Counters() {
 		switch c.Key.Name {
-		case "lake_lines_read":
+		case metricnames.LakeLinesRead:
 			r.Records += c.Result()
-		case "rows_written_" + schemas.TableEventsBatch:
+		case metricnames.RowsWritten(schemas.TableEventsBatch):
 			r.EventRows += c.Result()
-		case "rows_written_" + schemas.TableMetricsMinuteBatch, "rows_written_" + schemas.TableSessionsBatch:
+		case metricnames.RowsWritten(schemas.TableMetricsMinuteBatch), metricnames.RowsWritten(schemas.TableSessionsBatch):
 			r.OtherRows += c.Result()
-		case "rows_written_" + schemas.TableDeadLetter:
+		case metricnames.RowsWritten(schemas.TableDeadLetter):
 			r.DeadLetters += c.Result()
 		}
 	}

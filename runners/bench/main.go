@@ -43,6 +43,7 @@ import (
 
 	"github.com/railyard/railyard/runners/sample"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 	"github.com/railyard/railyard/transforms/decode"
 	"github.com/railyard/railyard/transforms/dedup"
 	"github.com/railyard/railyard/transforms/lake"
@@ -266,10 +267,10 @@ func beamJob(glob string) (result, error) {
 	unique := dedup.ByEventID(s.Scope("DedupEvents"), evs, dedup.Config{Mode: dedup.Exact})
 	perMinute := metrics.WithoutPane(s, metrics.PerMinute(s.Scope("ComputeMetrics"), unique, metrics.Config{}))
 	perSession := sessions.WithoutPane(s, sessions.PerUser(s.Scope("ComputeSessions"), unique, sessions.Config{}))
-	count(s, "bench_unique", unique)
-	count(s, "bench_dead", beam.Flatten(s, readDead, decodeDead))
-	count(s, "bench_metric_rows", perMinute)
-	count(s, "bench_session_rows", perSession)
+	count(s, "unique", unique)
+	count(s, "dead", beam.Flatten(s, readDead, decodeDead))
+	count(s, "metric_rows", perMinute)
+	count(s, "session_rows", perSession)
 
 	res, err := beam.Run(context.Background(), "prism", p)
 	if err != nil {
@@ -278,15 +279,15 @@ func beamJob(glob string) (result, error) {
 	var r result
 	for _, c := range res.Metrics().AllMetrics().Counters() {
 		switch c.Key.Name {
-		case decode.CounterRecordsIn:
+		case metricnames.RecordsIn:
 			r.Records += c.Result()
-		case "bench_unique":
+		case metricnames.Bench("unique"):
 			r.Unique = c.Result()
-		case "bench_dead":
+		case metricnames.Bench("dead"):
 			r.Dead = c.Result()
-		case "bench_metric_rows":
+		case metricnames.Bench("metric_rows"):
 			r.Metrics = c.Result()
-		case "bench_session_rows":
+		case metricnames.Bench("session_rows"):
 			r.Sessions = c.Result()
 		}
 	}
@@ -297,31 +298,34 @@ func beamJob(glob string) (result, error) {
 
 func deadFromDecode(res beam.PipelineResult) int64 {
 	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Key.Name == decode.CounterDeadLetters {
+		if c.Key.Name == metricnames.DeadLetters {
 			return c.Result()
 		}
 	}
 	return 0
 }
 
-// count adds the number of elements of col to the counter railyard/name,
-// once, from the one bundle that sees the total. A counter incremented per
+// count adds the number of elements of col to the benchmark's counter
+// metricnames.Bench(what), once, from the one bundle that sees the total. A counter incremented per
 // element is reported by every bundle of its stage, and Prism v2.77.0 keeps
 // only one of two reports that arrive together for a counter it does not
 // know yet (jobservices/metrics.go, unprocessedPayloads): when it had split
 // the dead letters' stage in two, the bench read half their count.
-func count(s beam.Scope, name string, col beam.PCollection) {
-	s = s.Scope("count_" + name)
-	beam.ParDo0(s, &addToCounterFn{Name: name}, stats.CountElms(s, col))
+func count(s beam.Scope, what string, col beam.PCollection) {
+	s = s.Scope("count_bench_" + what)
+	beam.ParDo0(s, &addToCounterFn{What: what}, stats.CountElms(s, col))
 }
 
-// addToCounterFn adds each number it gets to the counter railyard/Name.
+// addToCounterFn adds each number it gets to the counter
+// metricnames.Bench(What).
 type addToCounterFn struct {
-	Name string
+	What string
 	c    beam.Counter
 }
 
-func (fn *addToCounterFn) Setup() { fn.c = beam.NewCounter("railyard", fn.Name) }
+func (fn *addToCounterFn) Setup() {
+	fn.c = beam.NewCounter(metricnames.Namespace, metricnames.Bench(fn.What))
+}
 
 func (fn *addToCounterFn) ProcessElement(ctx context.Context, n int) { fn.c.Inc(ctx, int64(n)) }
 

@@ -14,6 +14,8 @@ import (
 
 	"github.com/railyard/railyard/pipelines/batch/batchjob"
 	"github.com/railyard/railyard/pipelines/config"
+	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // batchEvery is how often the run reports that the batch job still runs.
@@ -84,7 +86,7 @@ func runBatchLayer(ctx context.Context, p *progress, e *env, o options) (*batchR
 			res.counters[k] += v
 		}
 		p.say("Batch job over %s done in %s: %s lake lines read, %s events written.", r, took.Round(100*time.Millisecond),
-			thousands(counters["lake_lines_read"]), thousands(counters["rows_written_events_batch"]))
+			thousands(counters[metricnames.LakeLinesRead]), thousands(counters[metricnames.RowsWritten(schemas.TableEventsBatch)]))
 	}
 	return res, nil
 }

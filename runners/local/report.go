@@ -18,6 +18,7 @@ import (
 
 	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // railyardCounters sums a job's counters of namespace railyard by name.
@@ -26,7 +27,7 @@ import (
 func railyardCounters(res beam.PipelineResult) map[string]int64 {
 	out := map[string]int64{}
 	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Key.Namespace == "railyard" {
+		if c.Key.Namespace == metricnames.Namespace {
 			out[c.Key.Name] += c.Result()
 		}
 	}
@@ -71,12 +72,12 @@ type reconciliation struct {
 // lines it read (lake_lines_read, which also holds lines whose archive
 // envelope is broken: those are dead letters of the read stage).
 func reconcile(layer string, c map[string]int64) reconciliation {
-	r := reconciliation{layer: layer, inName: "records_in", duplicates: c["duplicates"], dead: c["rows_written_"+schemas.TableDeadLetter]}
+	r := reconciliation{layer: layer, inName: metricnames.RecordsIn, duplicates: c[metricnames.Duplicates], dead: c[metricnames.RowsWritten(schemas.TableDeadLetter)]}
 	if layer == batchLayer {
-		r.inName = "lake_lines_read"
-		r.written = c["rows_written_"+schemas.TableEventsBatch]
+		r.inName = metricnames.LakeLinesRead
+		r.written = c[metricnames.RowsWritten(schemas.TableEventsBatch)]
 	} else {
-		r.written = c["rows_written_"+schemas.TableEventsSpeed]
+		r.written = c[metricnames.RowsWritten(schemas.TableEventsSpeed)]
 	}
 	r.in = c[r.inName]
 	return r
@@ -205,13 +206,13 @@ func printStreamedMinutes(ctx context.Context, out io.Writer, e *env, o options,
 		}
 	}
 	printMinutes(out, compareMinutes(speed.minutes, batch, view))
-	if n := speed.counters["too_late_metrics"]; n > 0 {
+	if n := speed.counters[metricnames.TooLate(metricnames.AggregationMetrics)]; n > 0 {
 		fmt.Fprintf(out, "  %s events arrived hours after their minute closed: the speed layer counted them (too_late_metrics) and left them to the batch layer, which counts them in their own, earlier minutes.\n", thousands(n))
 	}
-	if n := speed.counters["window_closing_metrics"]; n > 0 {
+	if n := speed.counters[metricnames.WindowClosing(metricnames.AggregationMetrics)]; n > 0 {
 		fmt.Fprintf(out, "  %s late events reached the metrics seconds before their minute closed: on Prism the speed layer left them out (window_closing_metrics) so that no early firing was pending at the close, and the batch layer counts them.\n", thousands(n))
 	}
-	if n := speed.counters["future_events"]; n > 0 {
+	if n := speed.counters[metricnames.FutureEvents]; n > 0 {
 		fmt.Fprintf(out, "  %s events were dated more than --max_future after they were published: both layers wrote them and left them out of metrics and sessions (future_events).\n", thousands(n))
 	}
 	fmt.Fprintln(out)

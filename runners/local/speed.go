@@ -12,6 +12,7 @@ import (
 	"github.com/railyard/railyard/runners/publish"
 	"github.com/railyard/railyard/runners/sample"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // pollEvery is how often the run reports progress while a job runs; each
@@ -125,8 +126,8 @@ func runSpeedLayer(ctx context.Context, p *progress, e *env, o options) (*speedR
 			res.counters = railyardCounters(job.res)
 			n, acked := e.pubsubCounts()
 			p.say("Streaming job done in %s: %s messages read, %s archived to %s/raw/, %s of %s acknowledged.",
-				time.Since(started).Round(100*time.Millisecond), thousands(res.counters["pubsub_messages_read"]),
-				thousands(res.counters["lake_records_archived"]), o.lake(), thousands(int64(acked)), thousands(int64(n)))
+				time.Since(started).Round(100*time.Millisecond), thousands(res.counters[metricnames.PubsubMessagesRead]),
+				thousands(res.counters[metricnames.LakeRecordsArchived]), o.lake(), thousands(int64(acked)), thousands(int64(n)))
 			minutes, err := speedMinutes(ctx, e, o)
 			if err != nil {
 				return nil, fmt.Errorf("read the speed layer's minutes: %w", err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // deadLetters turns rows that could not be written into dead letters of
@@ -20,7 +21,7 @@ type deadLetters struct {
 // newDeadLetters makes the batch layer's dead letters of table's rows;
 // set layer for another layer's.
 func newDeadLetters(t schemas.Table) deadLetters {
-	return deadLetters{table: t.Name, layer: schemas.LayerBatch, failed: beam.NewCounter(metricsNamespace, "write_failed")}
+	return deadLetters{table: t.Name, layer: schemas.LayerBatch, failed: beam.NewCounter(metricnames.Namespace, metricnames.WriteFailed)}
 }
 
 // ofRow is the dead letter of a Go row that was not sent.

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 func init() {
@@ -94,7 +95,7 @@ func (f *replaceDeadLettersFn) Setup() error {
 	if f.w, err = newStager(f.Config); err != nil {
 		return err
 	}
-	f.written = beam.NewCounter(metricsNamespace, "rows_written_"+schemas.TableDeadLetter)
+	f.written = beam.NewCounter(metricnames.Namespace, metricnames.RowsWritten(schemas.TableDeadLetter))
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 func init() {
@@ -33,9 +34,6 @@ func init() {
 }
 
 const dayLayout = "2006-01-02"
-
-// metricsNamespace is the namespace of Railyard's Beam metrics.
-const metricsNamespace = "railyard"
 
 // ReplacePartitions writes rows into table, replacing whole days: for
 // every day of the table's partition column that has a row in rows, and
@@ -172,7 +170,7 @@ func (f *replaceDayFn) Setup() error {
 		return err
 	}
 	f.dead = newDeadLetters(f.table)
-	f.written = beam.NewCounter(metricsNamespace, "rows_written_"+f.Table)
+	f.written = beam.NewCounter(metricnames.Namespace, metricnames.RowsWritten(f.Table))
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 func init() {
@@ -63,7 +64,7 @@ func replace(t *testing.T, cfg Config, tableName string, rows any, days []string
 	}
 	counters := map[string]int64{}
 	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Key.Namespace == metricsNamespace {
+		if c.Key.Namespace == metricnames.Namespace {
 			counters[c.Key.Name] += c.Result()
 		}
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // maxAppendRows bounds the rows of one AppendRows request; its bytes are
@@ -378,7 +380,7 @@ func newStager(cfg Config) (*stager, error) {
 		bq.Close()
 		return nil, err
 	}
-	retries := beam.NewCounter(metricsNamespace, "write_retries")
+	retries := beam.NewCounter(metricnames.Namespace, metricnames.WriteRetries)
 	return &stager{
 		bq: bq, mw: mw, project: cfg.Project, dataset: cfg.Dataset, retry: defaultRetry(),
 		onRetry: func(ctx context.Context, what string, err error) {

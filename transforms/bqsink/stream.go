@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/googleapis/gax-go/v2"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -161,9 +162,9 @@ func (f *streamFn) Setup() error {
 	}
 	f.dead = newDeadLetters(f.table)
 	f.dead.layer = schemas.LayerSpeed
-	f.written = beam.NewCounter(metricsNamespace, "rows_written_"+f.Table)
-	f.retries = beam.NewCounter(metricsNamespace, "write_retries")
-	f.outages = beam.NewCounter(metricsNamespace, counterSinkUnavailable)
+	f.written = beam.NewCounter(metricnames.Namespace, metricnames.RowsWritten(f.Table))
+	f.retries = beam.NewCounter(metricnames.Namespace, metricnames.WriteRetries)
+	f.outages = beam.NewCounter(metricnames.Namespace, metricnames.SinkUnavailableRetries)
 	f.policy = streamRetry()
 	return nil
 }
@@ -342,11 +343,6 @@ func (f *streamFn) failed(ctx context.Context, rows []failedRow) error {
 	slog.ErrorContext(ctx, "rows not written, sent to dead letters", "table", f.Table, "rows", len(rows), "first", rows[0].msg)
 	return nil
 }
-
-// counterSinkUnavailable counts the retries of appends while BigQuery is
-// unavailable: a rate above zero for minutes is an outage that holds the
-// speed layer (nothing is acknowledged meanwhile).
-const counterSinkUnavailable = "sink_unavailable_retries"
 
 // outageAlarm is how long an outage holds a bundle before its log lines
 // turn from warnings into errors.

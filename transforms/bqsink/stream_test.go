@@ -26,6 +26,7 @@ import (
 	"github.com/googleapis/gax-go/v2"
 	"github.com/googleapis/gax-go/v2/apierror"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -101,7 +102,7 @@ func runCounters(t *testing.T, p *beam.Pipeline) map[string]int64 {
 	}
 	counters := map[string]int64{}
 	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Key.Namespace == metricsNamespace {
+		if c.Key.Namespace == metricnames.Namespace {
 			counters[c.Key.Name] += c.Result()
 		}
 	}

@@ -13,21 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/railyard/railyard/schemas"
-)
-
-// Counter names, in the "railyard" namespace. Reconciliation reads them:
-// records_in = events_valid + dead_letters (and, after dedup,
-// events_valid = unique events + duplicates).
-const (
-	Namespace          = "railyard"
-	CounterRecordsIn   = "records_in"
-	CounterValid       = "events_valid"
-	CounterDeadLetters = "dead_letters"
-	// CounterReasonPrefix + reason counts dead letters per reason code.
-	CounterReasonPrefix = "dead_letter_"
-	// DistEventLag is the distribution of ingest time minus event time, in
-	// milliseconds.
-	DistEventLag = "event_lag_ms"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // Config configures Events.
@@ -63,10 +49,12 @@ type decodeFn struct {
 }
 
 func (fn *decodeFn) Setup() {
-	fn.recordsIn = beam.NewCounter(Namespace, CounterRecordsIn)
-	fn.valid = beam.NewCounter(Namespace, CounterValid)
-	fn.deadLetters = beam.NewCounter(Namespace, CounterDeadLetters)
-	fn.lag = beam.NewDistribution(Namespace, DistEventLag)
+	// Reconciliation reads them: records_in = events_valid + dead_letters
+	// (and, after dedup, events_valid = unique events + duplicates).
+	fn.recordsIn = beam.NewCounter(metricnames.Namespace, metricnames.RecordsIn)
+	fn.valid = beam.NewCounter(metricnames.Namespace, metricnames.EventsValid)
+	fn.deadLetters = beam.NewCounter(metricnames.Namespace, metricnames.DeadLetters)
+	fn.lag = beam.NewDistribution(metricnames.Namespace, metricnames.EventLagMs)
 }
 
 func (fn *decodeFn) ProcessElement(ctx context.Context, rec schemas.Record, emitEvent func(beam.EventTime, schemas.Event), emitDead func(schemas.DeadLetter)) {
@@ -75,7 +63,7 @@ func (fn *decodeFn) ProcessElement(ctx context.Context, rec schemas.Record, emit
 	if err != nil {
 		dl := schemas.NewDeadLetter(rec, fn.Layer, schemas.StageDecode, err, time.Now().UnixMicro())
 		fn.deadLetters.Inc(ctx, 1)
-		beam.NewCounter(Namespace, CounterReasonPrefix+dl.Reason).Inc(ctx, 1)
+		beam.NewCounter(metricnames.Namespace, metricnames.DeadLetter(dl.Reason)).Inc(ctx, 1)
 		emitDead(dl)
 		return
 	}

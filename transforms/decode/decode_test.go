@@ -9,6 +9,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 func TestMain(m *testing.M) { ptest.Main(m) }
@@ -70,8 +71,8 @@ func TestEvents(t *testing.T) {
 		counters[c.Key.Name] = c.Result()
 	}
 	want := map[string]int64{
-		CounterRecordsIn: 3, CounterValid: 1, CounterDeadLetters: 2,
-		CounterReasonPrefix + schemas.ReasonInvalidUTF8: 1, CounterReasonPrefix + schemas.ReasonNotObject: 1,
+		metricnames.RecordsIn: 3, metricnames.EventsValid: 1, metricnames.DeadLetters: 2,
+		metricnames.DeadLetter(schemas.ReasonInvalidUTF8): 1, metricnames.DeadLetter(schemas.ReasonNotObject): 1,
 	}
 	for name, n := range want {
 		if counters[name] != n {

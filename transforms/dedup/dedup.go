@@ -21,6 +21,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // Mode says how ByEventID finds the first record of an event.
@@ -86,7 +87,7 @@ func (c Config) Validate() error {
 var ErrInvalidConfig = errors.New("dedup: invalid config")
 
 // duplicates counts the records dropped as duplicates of an event.
-var duplicates = beam.NewCounter("railyard", "duplicates")
+var duplicates = beam.NewCounter(metricnames.Namespace, metricnames.Duplicates)
 
 // ByEventID takes a PCollection<schemas.Event> and returns a
 // PCollection<schemas.Event> with one record per event_id, in the global

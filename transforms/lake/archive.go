@@ -28,12 +28,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/railyard/railyard/schemas"
-)
-
-// Counter names of Archive, in the "railyard" namespace.
-const (
-	counterFilesWritten    = "lake_files_written"
-	counterRecordsArchived = "lake_records_archived"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // Defaults applied by Archive to the zero fields of an ArchiveConfig.
@@ -323,8 +318,8 @@ func (fn *writeArchiveFn) Setup(ctx context.Context) error {
 		return fmt.Errorf("lake: Cloud Storage client: %w", err)
 	}
 	fn.client = client
-	fn.files = beam.NewCounter("railyard", counterFilesWritten)
-	fn.records = beam.NewCounter("railyard", counterRecordsArchived)
+	fn.files = beam.NewCounter(metricnames.Namespace, metricnames.LakeFilesWritten)
+	fn.records = beam.NewCounter(metricnames.Namespace, metricnames.LakeRecordsArchived)
 	return nil
 }
 

@@ -31,6 +31,7 @@ import (
 
 	"github.com/railyard/railyard/runners/emulators"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 func TestArchiveConfigValidate(t *testing.T) {
@@ -310,7 +311,7 @@ func runArchive(t *testing.T, cfg ArchiveConfig, recs []schemas.Record) {
 	for _, c := range pr.Metrics().AllMetrics().Counters() {
 		got[c.Name()] += c.Result()
 	}
-	if got[counterRecordsArchived] != int64(len(recs)) || got[counterFilesWritten] == 0 {
+	if got[metricnames.LakeRecordsArchived] != int64(len(recs)) || got[metricnames.LakeFilesWritten] == 0 {
 		t.Errorf("counters %v; want %d records archived", got, len(recs))
 	}
 }

@@ -25,12 +25,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/railyard/railyard/schemas"
-)
-
-// Counter names, in the "railyard" namespace.
-const (
-	counterFiles = "lake_files_read"
-	counterLines = "lake_lines_read"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // ReadConfig configures Read.
@@ -106,8 +101,8 @@ type readLinesFn struct {
 }
 
 func (fn *readLinesFn) Setup() {
-	fn.files = beam.NewCounter("railyard", counterFiles)
-	fn.lines = beam.NewCounter("railyard", counterLines)
+	fn.files = beam.NewCounter(metricnames.Namespace, metricnames.LakeFilesRead)
+	fn.lines = beam.NewCounter(metricnames.Namespace, metricnames.LakeLinesRead)
 }
 
 func (fn *readLinesFn) ProcessElement(ctx context.Context, f fileio.ReadableFile, emit func(schemas.Record), emitDead func(schemas.DeadLetter), emitFile func(string)) error {

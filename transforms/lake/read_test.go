@@ -25,6 +25,7 @@ import (
 
 	"github.com/railyard/railyard/runners/emulators"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 func TestMain(m *testing.M) { ptest.Main(m) }
@@ -305,8 +306,8 @@ func TestReadBrokenFilesCostOneDeadLetterEach(t *testing.T) {
 	for _, c := range pr.Metrics().AllMetrics().Counters() {
 		counters[c.Name()] += c.Result()
 	}
-	if got, want := counters[counterLines], int64(len(wantLines)+len(wantDead)); got != want {
-		t.Errorf("%s = %d, want %d: each line read, and each broken rest of a file as one", counterLines, got, want)
+	if got, want := counters[metricnames.LakeLinesRead], int64(len(wantLines)+len(wantDead)); got != want {
+		t.Errorf("%s = %d, want %d: each line read, and each broken rest of a file as one", metricnames.LakeLinesRead, got, want)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/filter"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 	"github.com/railyard/railyard/transforms/sessions"
 )
 
@@ -77,13 +78,13 @@ func paneEvents(t *testing.T, res beam.PipelineResult) int64 {
 	var most int64
 	found := false
 	for _, d := range res.Metrics().AllMetrics().Distributions() {
-		if d.Name() == sessions.PaneEventsMetric {
+		if d.Name() == metricnames.SessionsPaneEvents {
 			found = true
 			most = max(most, d.Result().Max)
 		}
 	}
 	if !found {
-		t.Fatalf("no %s distribution", sessions.PaneEventsMetric)
+		t.Fatalf("no %s distribution", metricnames.SessionsPaneEvents)
 	}
 	return most
 }

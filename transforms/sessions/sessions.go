@@ -31,6 +31,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 	"github.com/railyard/railyard/transforms/windowing"
 )
 
@@ -106,14 +107,12 @@ func (c Config) settings() windowing.Settings {
 var ErrInvalidConfig = errors.New("sessions: invalid config")
 
 // skippedNoUser counts the events that have no user_id, hence no session.
-var skippedNoUser = beam.NewCounter("railyard", "sessions_skipped_no_user")
+var skippedNoUser = beam.NewCounter(metricnames.Namespace, metricnames.SessionsSkippedNoUser)
 
-// PaneEventsMetric is the distribution of how many events a pane of a
-// session reads (the streaming job's sessions; its max is the cost of the
-// longest session's latest pane).
-const PaneEventsMetric = "sessions_pane_events"
-
-var paneEvents = beam.NewDistribution("railyard", PaneEventsMetric)
+// paneEvents is the distribution of how many events a pane of a session
+// reads (the streaming job's sessions; its max is the cost of the longest
+// session's latest pane).
+var paneEvents = beam.NewDistribution(metricnames.Namespace, metricnames.SessionsPaneEvents)
 
 func init() {
 	register.DoFn3x0[context.Context, schemas.Event, func(string, sessionInput)](&keyByUserFn{})

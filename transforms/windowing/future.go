@@ -8,6 +8,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // DefaultMaxFuture is how far ahead of its ingest time an event may be
@@ -26,10 +27,6 @@ const DefaultMaxFuture = 30 * time.Minute
 // MaxMaxFuture is the longest --max_future a job accepts: a longer one
 // would let one wrong clock keep a window's state for days.
 const MaxMaxFuture = 24 * time.Hour
-
-// CounterFutureEvents counts, in the "railyard" namespace, the events
-// LeaveOutFuture leaves out of the aggregations.
-const CounterFutureEvents = "future_events"
 
 // TooFarAhead reports whether ev is dated more than maxFuture after its
 // ingest time (the Pub/Sub publish time, or for a bare lake line its
@@ -75,7 +72,7 @@ type leaveOutFutureFn struct {
 }
 
 func (fn *leaveOutFutureFn) Setup() {
-	fn.future = beam.NewCounter("railyard", CounterFutureEvents)
+	fn.future = beam.NewCounter(metricnames.Namespace, metricnames.FutureEvents)
 }
 
 func (fn *leaveOutFutureFn) ProcessElement(ctx context.Context, ts beam.EventTime, ev schemas.Event, emit func(beam.EventTime, schemas.Event)) {

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 	"github.com/railyard/railyard/transforms/windowing"
 )
 
@@ -74,12 +75,12 @@ func TestLeaveOutFuture(t *testing.T) {
 		}
 		var n int64
 		for _, c := range pr.Metrics().Query(func(r beam.MetricResult) bool {
-			return r.Namespace() == "railyard" && r.Name() == windowing.CounterFutureEvents
+			return r.Namespace() == metricnames.Namespace && r.Name() == metricnames.FutureEvents
 		}).Counters() {
 			n += c.Result()
 		}
 		if n != 2 {
-			t.Errorf("railyard/%s = %d, want 2 (the events 2 h and 70 years ahead; the recovered one was counted by its own run)", windowing.CounterFutureEvents, n)
+			t.Errorf("railyard/%s = %d, want 2 (the events 2 h and 70 years ahead; the recovered one was counted by its own run)", metricnames.FutureEvents, n)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 	"github.com/railyard/railyard/transforms/metrics"
 )
 
@@ -57,10 +58,10 @@ type onTimeEnoughFn struct {
 }
 
 func (fn *onTimeEnoughFn) Setup() {
-	fn.late = beam.NewCounter("railyard", "late_events_"+fn.Aggregation)
-	fn.tooLate = beam.NewCounter("railyard", "too_late_"+fn.Aggregation)
-	fn.beforeFloor = beam.NewCounter("railyard", "recovered_floor_skipped_"+fn.Aggregation)
-	fn.closing = beam.NewCounter("railyard", "window_closing_"+fn.Aggregation)
+	fn.late = beam.NewCounter(metricnames.Namespace, metricnames.LateEvents(fn.Aggregation))
+	fn.tooLate = beam.NewCounter(metricnames.Namespace, metricnames.TooLate(fn.Aggregation))
+	fn.beforeFloor = beam.NewCounter(metricnames.Namespace, metricnames.RecoveredFloorSkipped(fn.Aggregation))
+	fn.closing = beam.NewCounter(metricnames.Namespace, metricnames.WindowClosing(fn.Aggregation))
 }
 
 func (fn *onTimeEnoughFn) ProcessElement(ctx context.Context, ts beam.EventTime, ev schemas.Event, emit func(beam.EventTime, schemas.Event)) {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 	"github.com/railyard/railyard/transforms/bqsink"
 	"github.com/railyard/railyard/transforms/metrics"
 )
@@ -98,7 +99,7 @@ type recoverFn struct {
 }
 
 func (fn *recoverFn) Setup() {
-	fn.recovered = beam.NewCounter("railyard", "recovered_events")
+	fn.recovered = beam.NewCounter(metricnames.Namespace, metricnames.RecoveredEvents)
 }
 
 // recoveredRow holds the columns the aggregations read.
