@@ -42,16 +42,19 @@ import (
 // ahead; an earlier version of the job aggregated events dated up to year
 // 2100). Such a window says nothing about how far the earlier run got,
 // and taken as its watermark it would leave every current event out of
-// the new run's aggregations. So windows that end ahead of the wall
-// clock are ignored, and the floor is never ahead of it.
+// the new run's aggregations. So windows that end more than one window
+// ahead of the wall clock are ignored, and the floor is never ahead of
+// it. (The window of the current minute ends up to one window ahead: a
+// run stopped and started again within a minute has fired it on time,
+// and must still recover it.)
 
 // recoveryFloor returns the recovery floor in microseconds, or 0 when
 // there is nothing to recover (no earlier run wrote a final pane).
 func recoveryFloor(ctx context.Context, client *bigquery.Client, cfg Config) (int64, error) {
 	now := time.Now()
-	q := client.Query(fmt.Sprintf("SELECT MAX(window_end) AS closed FROM `%s.%s.%s` WHERE pane_timing IN ('ON_TIME', 'LATE') AND window_end <= @now",
+	q := client.Query(fmt.Sprintf("SELECT MAX(window_end) AS closed FROM `%s.%s.%s` WHERE pane_timing IN ('ON_TIME', 'LATE') AND window_end <= @latest",
 		cfg.Project, cfg.Dataset, schemas.TableMetricsMinuteSpeed))
-	q.Parameters = []bigquery.QueryParameter{{Name: "now", Value: now.UTC()}}
+	q.Parameters = []bigquery.QueryParameter{{Name: "latest", Value: now.Add(metrics.WindowSize).UTC()}}
 	it, err := q.Read(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read how far the earlier run got: %w", err)
