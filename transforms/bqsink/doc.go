@@ -49,7 +49,14 @@
 // every append is confirmed; it then emits the message ids of the rows
 // written, so that the streaming job acknowledges a Pub/Sub message only
 // once its row is in BigQuery. A retried bundle appends its rows again:
-// the serving views remove the duplicates. Rows BigQuery rejects, or that
-// still fail after the retries, become speed-layer dead letters; a dead
+// the serving views remove the duplicates. Only a row BigQuery itself
+// refuses becomes a speed-layer dead letter (write_failed): a row error,
+// or a request it keeps refusing, sent in halves until the refused row is
+// alone. When BigQuery cannot be reached or does not serve the job, the
+// bundle waits and retries for as long as it takes (counter
+// sink_unavailable_retries), acknowledging nothing meanwhile; a dead
 // letter that cannot be written fails its bundle.
+//
+// Appends stay under the server's request limit (10 MB for BigQuery, 4 MiB
+// for the emulator; see server).
 package bqsink
