@@ -69,10 +69,7 @@ func LookupView(name string) (View, error) {
 	return View{}, fmt.Errorf("schemas: no view %q", name)
 }
 
-var (
-	projectIDPattern = regexp.MustCompile(`^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
-	datasetIDPattern = regexp.MustCompile(`^[A-Za-z0-9_]+$`) // at most 1024 characters, checked apart: RE2 repeats stop at 1000
-)
+var projectIDPattern = regexp.MustCompile(`^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
 
 // CheckDataset reports whether project and dataset are names that can go
 // into SQL as `project.dataset.table` as they are.
@@ -80,7 +77,7 @@ func CheckDataset(project, dataset string) error {
 	if !projectIDPattern.MatchString(project) {
 		return fmt.Errorf("%q is not a Google Cloud project id", project)
 	}
-	if !datasetIDPattern.MatchString(dataset) || len(dataset) > 1024 {
+	if !ValidDataset(dataset) {
 		return fmt.Errorf("%q is not a BigQuery dataset name (letters, digits and underscores)", dataset)
 	}
 	return nil

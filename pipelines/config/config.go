@@ -5,10 +5,10 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/transforms/bqsink"
 )
 
@@ -18,10 +18,6 @@ type Destination struct {
 	Dataset string
 }
 
-var (
-	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$`)
-)
-
 // Validate checks the destination flags.
 func (d Destination) Validate() error {
 	switch {
@@ -29,7 +25,7 @@ func (d Destination) Validate() error {
 		return fmt.Errorf("--project is required: the Google Cloud project that holds the BigQuery dataset")
 	case !bqsink.ValidProject(d.Project):
 		return fmt.Errorf("--project=%q is not a Google Cloud project id (6-30 lowercase letters, digits and hyphens, starting with a letter)", d.Project)
-	case !bqsink.ValidDataset(d.Dataset):
+	case !schemas.ValidDataset(d.Dataset):
 		return fmt.Errorf("--dataset=%q is not a BigQuery dataset name (letters, digits and underscores only)", d.Dataset)
 	}
 	return nil
@@ -51,20 +47,17 @@ func ValidateRunner(name string) error {
 	return fmt.Errorf("--runner=%q is not supported; use one of %s", name, strings.Join(Runners, ", "))
 }
 
-// DayLayout is the date format of the lake's dt= folders and of --from/--to.
-const DayLayout = "2006-01-02"
-
 // MaxDays bounds a --from/--to range, so a typo in a year does not start a
 // job over decades of empty prefixes.
 const MaxDays = 3660
 
 // Days expands an inclusive --from/--to range into the days it covers.
 func Days(from, to string) ([]string, error) {
-	f, err := time.Parse(DayLayout, from)
+	f, err := time.Parse(schemas.DayLayout, from)
 	if err != nil {
 		return nil, fmt.Errorf("--from=%q is not a date YYYY-MM-DD", from)
 	}
-	t, err := time.Parse(DayLayout, to)
+	t, err := time.Parse(schemas.DayLayout, to)
 	if err != nil {
 		return nil, fmt.Errorf("--to=%q is not a date YYYY-MM-DD", to)
 	}
@@ -77,7 +70,7 @@ func Days(from, to string) ([]string, error) {
 	}
 	days := make([]string, 0, n)
 	for d := f; !d.After(t); d = d.AddDate(0, 0, 1) {
-		days = append(days, d.Format(DayLayout))
+		days = append(days, d.Format(schemas.DayLayout))
 	}
 	return days, nil
 }
@@ -98,7 +91,7 @@ func ValidateLake(lake string) error {
 	}
 	if rest, ok := strings.CutPrefix(lake, "gs://"); ok {
 		bucket, _, _ := strings.Cut(rest, "/")
-		if !bucketPattern.MatchString(bucket) {
+		if !schemas.ValidBucket(bucket) {
 			return fmt.Errorf("--lake=%q: %q is not a Cloud Storage bucket name", lake, bucket)
 		}
 		return nil

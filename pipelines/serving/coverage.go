@@ -17,10 +17,6 @@ import (
 	"github.com/railyard/railyard/schemas"
 )
 
-// DayLayout is the format of the event days RecordBatchRun takes, the same
-// as the batch job's --from/--to and the lake's dt= folders.
-const DayLayout = "2006-01-02"
-
 // stagingTTL bounds how long a staging table outlives a run that could not
 // drop it.
 const stagingTTL = 24 * time.Hour
@@ -85,8 +81,8 @@ func checkRun(runID string, days []string, finishedAt time.Time) ([]string, erro
 	}
 	out := make([]string, 0, len(days))
 	for _, d := range days {
-		t, err := time.Parse(DayLayout, d)
-		if err != nil || t.Format(DayLayout) != d {
+		t, err := time.Parse(schemas.DayLayout, d)
+		if err != nil || t.Format(schemas.DayLayout) != d {
 			return nil, fmt.Errorf("day %q is not a date YYYY-MM-DD", d)
 		}
 		out = append(out, d)

@@ -114,7 +114,7 @@ func (e *env) checkServing(t *testing.T, days []time.Time, covered map[time.Time
 	got := e.servedDays()
 	var total, wantTotal int64
 	for _, d := range days {
-		name := d.Format(DayLayout)
+		name := d.Format(schemas.DayLayout)
 		want := wantDay(covered[d])
 		g := got[name]
 		delete(got, name)
@@ -195,7 +195,7 @@ func TestCutOver(t *testing.T) {
 		t.Helper()
 		var names []string
 		for _, d := range days {
-			names = append(names, d.Format(DayLayout))
+			names = append(names, d.Format(schemas.DayLayout))
 			covered[d] = true
 		}
 		finished = finished.Add(time.Hour)
@@ -307,7 +307,7 @@ func (e *env) checkSpans(t *testing.T, covered map[time.Time]bool) {
 			if t.IsZero() {
 				return "open"
 			}
-			return t.Format(DayLayout)
+			return t.Format(schemas.DayLayout)
 		}
 		return fmt.Sprintf("%s %s..%s", layer, f(start), f(end))
 	}

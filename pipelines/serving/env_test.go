@@ -161,7 +161,7 @@ func (e *env) insert(table string, rows ...map[string]bigquery.Value) {
 // day parses a YYYY-MM-DD day as its first instant, UTC.
 func day(t testing.TB, d string) time.Time {
 	t.Helper()
-	ts, err := time.Parse(DayLayout, d)
+	ts, err := time.Parse(schemas.DayLayout, d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ var (
 
 func eventRow(d time.Time, layer, id string, at time.Duration, k key, user *string, value *float64, ingest time.Duration, msg string) map[string]bigquery.Value {
 	r := map[string]bigquery.Value{
-		"event_id":    fmt.Sprintf("%s-%s", id, d.Format(DayLayout)),
+		"event_id":    fmt.Sprintf("%s-%s", id, d.Format(schemas.DayLayout)),
 		"event_type":  "page.view",
 		"event_time":  d.Add(at),
 		"source":      "shop",
@@ -88,7 +88,7 @@ func eventRow(d time.Time, layer, id string, at time.Duration, k key, user *stri
 		r["value"] = *value
 	}
 	if layer == schemas.LayerBatch {
-		r["source_uri"] = fmt.Sprintf("gs://lake/raw/dt=%s/hr=00/a.jsonl.gz#L1", d.Format(DayLayout))
+		r["source_uri"] = fmt.Sprintf("gs://lake/raw/dt=%s/hr=00/a.jsonl.gz#L1", d.Format(schemas.DayLayout))
 	}
 	return r
 }

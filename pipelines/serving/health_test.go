@@ -54,7 +54,7 @@ VALUES (@now, 'speed', 'decode', 'invalid_json', 'x', FROM_BASE64('e30='), @publ
 	} {
 		var names []string
 		for _, d := range run.days {
-			names = append(names, d.Format(DayLayout))
+			names = append(names, d.Format(schemas.DayLayout))
 		}
 		if err := RecordBatchRun(e.ctx, e.client, e.dataset, run.id, names, finished); err != nil {
 			t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/railyard/railyard/pipelines/batch/batchjob"
-	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/schemas/metricnames"
 )
@@ -156,7 +155,7 @@ func dayOfPrefix(prefix string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if t, err := time.Parse(config.DayLayout, day); err != nil || t.Format(config.DayLayout) != day {
+	if t, err := time.Parse(schemas.DayLayout, day); err != nil || t.Format(schemas.DayLayout) != day {
 		return "", false
 	}
 	return day, true
@@ -167,13 +166,13 @@ func dayRanges(days []string) ([]dayRange, error) {
 	var out []dayRange
 	var last time.Time
 	for i, d := range days {
-		t, err := time.Parse(config.DayLayout, d)
+		t, err := time.Parse(schemas.DayLayout, d)
 		if err != nil {
 			return nil, fmt.Errorf("day %q is not YYYY-MM-DD", d)
 		}
 		switch {
 		case i > 0 && !t.After(last):
-			return nil, fmt.Errorf("days are not sorted and distinct: %s after %s", d, last.Format(config.DayLayout))
+			return nil, fmt.Errorf("days are not sorted and distinct: %s after %s", d, last.Format(schemas.DayLayout))
 		case i > 0 && t.Equal(last.AddDate(0, 0, 1)):
 			out[len(out)-1].to = d
 		default:

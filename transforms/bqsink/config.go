@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/railyard/railyard/schemas"
 )
 
 // Config says where Railyard's tables live and names a batch run.
@@ -31,7 +33,6 @@ const DefaultStagingExpiration = 24 * time.Hour
 
 var (
 	projectPattern = regexp.MustCompile(`^([a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
-	datasetPattern = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 	runIDPattern   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 )
 
@@ -40,10 +41,6 @@ var (
 // ending with a hyphen, optionally after a domain ("example.com:p").
 // Railyard pastes project ids into SQL, so nothing else may pass.
 func ValidProject(p string) bool { return projectPattern.MatchString(p) }
-
-// ValidDataset reports whether d is a BigQuery dataset name: 1-1024
-// letters, digits and underscores.
-func ValidDataset(d string) bool { return len(d) <= 1024 && datasetPattern.MatchString(d) }
 
 // ValidRunID reports whether id can name a batch run in staging tables'
 // names: 1-64 letters, digits, _ and -.
@@ -57,7 +54,7 @@ func (c Config) Validate() error {
 	if !ValidProject(c.Project) {
 		errs = append(errs, fmt.Errorf("project %q is not a Google Cloud project id (6-30 lowercase letters, digits and hyphens, starting with a letter)", c.Project))
 	}
-	if !ValidDataset(c.Dataset) {
+	if !schemas.ValidDataset(c.Dataset) {
 		errs = append(errs, fmt.Errorf("dataset %q is not 1-1024 letters, digits or underscores", c.Dataset))
 	}
 	if c.StagingExpiration < 0 {

@@ -33,8 +33,6 @@ func init() {
 	register.Iter1[bool]()
 }
 
-const dayLayout = "2006-01-02"
-
 // ReplacePartitions writes rows into table, replacing whole days: for
 // every day of the table's partition column that has a row in rows, and
 // for every day listed in days (YYYY-MM-DD; the days a --from/--to run
@@ -86,7 +84,7 @@ func validateReplace(cfg Config, table schemas.Table, rows beam.PCollection, day
 		errs = append(errs, err)
 	}
 	for _, d := range days {
-		if _, err := time.Parse(dayLayout, d); err != nil {
+		if _, err := time.Parse(schemas.DayLayout, d); err != nil {
 			errs = append(errs, fmt.Errorf("day %q is not YYYY-MM-DD", d))
 		}
 	}
@@ -133,7 +131,7 @@ func (f *keyByDayFn) ProcessElement(ctx context.Context, row beam.T, emitRow fun
 	if err != nil {
 		return fmt.Errorf("key %s row by day: %w", f.Table, err)
 	}
-	day := time.UnixMicro(us).UTC().Format(dayLayout)
+	day := time.UnixMicro(us).UTC().Format(schemas.DayLayout)
 	data, err := f.enc.Encode(row)
 	var rerr *RowError
 	if errors.As(err, &rerr) {
@@ -182,7 +180,7 @@ func (f *replaceDayFn) Teardown() error {
 }
 
 func (f *replaceDayFn) ProcessElement(ctx context.Context, day string, rows func(*[]byte) bool, _ func(*bool) bool, emit func(schemas.DeadLetter)) error {
-	start, err := time.Parse(dayLayout, day)
+	start, err := time.Parse(schemas.DayLayout, day)
 	if err != nil {
 		return fmt.Errorf("replace %s: day %q: %w", f.Table, day, err)
 	}

@@ -13,7 +13,6 @@ import (
 	"io"
 	"net/http"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -71,10 +70,6 @@ func writeBackoff() gax.Backoff {
 // wallClock is the archive's clock, a variable for the tests.
 var wallClock = time.Now
 
-// bucketPattern is a Cloud Storage bucket name, as pipelines/config checks
-// --lake.
-var bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$`)
-
 // ArchiveConfig configures Archive.
 type ArchiveConfig struct {
 	// Lake is the lake root on Cloud Storage: gs://BUCKET[/prefix].
@@ -125,7 +120,7 @@ func validateLake(lake string) error {
 	bucket, prefix, _ := strings.Cut(rest, "/")
 	prefix = strings.TrimSuffix(prefix, "/")
 	switch {
-	case !bucketPattern.MatchString(bucket):
+	case !schemas.ValidBucket(bucket):
 		return fmt.Errorf("lake: Lake %q: %q is not a Cloud Storage bucket name", lake, bucket)
 	case strings.ContainsAny(prefix, "*?[]"):
 		return fmt.Errorf("lake: Lake %q: the prefix holds a glob character (*?[]), which the batch job's globs would misread", lake)

@@ -116,13 +116,13 @@ func (c Config) globs() (globs, days []string) {
 		return c.Inputs, nil
 	}
 	days, _ = config.Days(c.From, c.To) // checked by Validate
-	first, _ := time.Parse(config.DayLayout, days[0])
-	last, _ := time.Parse(config.DayLayout, days[len(days)-1])
-	globs = append(globs, config.DayGlob(c.Lake, first.AddDate(0, 0, -1).Format(config.DayLayout)))
+	first, _ := time.Parse(schemas.DayLayout, days[0])
+	last, _ := time.Parse(schemas.DayLayout, days[len(days)-1])
+	globs = append(globs, config.DayGlob(c.Lake, first.AddDate(0, 0, -1).Format(schemas.DayLayout)))
 	for _, d := range days {
 		globs = append(globs, config.DayGlob(c.Lake, d))
 	}
-	globs = append(globs, config.DayGlob(c.Lake, last.AddDate(0, 0, 1).Format(config.DayLayout)))
+	globs = append(globs, config.DayGlob(c.Lake, last.AddDate(0, 0, 1).Format(schemas.DayLayout)))
 	return globs, days
 }
 

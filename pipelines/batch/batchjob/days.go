@@ -9,7 +9,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/schemas"
 )
 
@@ -35,7 +34,7 @@ func keepDays(s beam.Scope, col beam.PCollection, days []string) beam.PCollectio
 }
 
 func inDays(micros int64, days []string) bool {
-	_, found := slices.BinarySearch(days, time.UnixMicro(micros).UTC().Format(config.DayLayout))
+	_, found := slices.BinarySearch(days, time.UnixMicro(micros).UTC().Format(schemas.DayLayout))
 	return found
 }
 

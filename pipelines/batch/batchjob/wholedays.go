@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 
 	"github.com/railyard/railyard/pipelines/config"
+	"github.com/railyard/railyard/schemas"
 )
 
 // lakeFile matches the path of a file in the lake layout,
@@ -180,7 +181,7 @@ func dayOf(path string) (lakeDay, bool) {
 	if m == nil {
 		return lakeDay{}, false
 	}
-	if _, err := time.Parse(config.DayLayout, m[2]); err != nil {
+	if _, err := time.Parse(schemas.DayLayout, m[2]); err != nil {
 		return lakeDay{}, false
 	}
 	root := m[1]

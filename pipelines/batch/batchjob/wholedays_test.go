@@ -13,7 +13,7 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
 
-	"github.com/railyard/railyard/pipelines/config"
+	"github.com/railyard/railyard/schemas"
 )
 
 // dayTotals is what the serving views show of one event day: the
@@ -21,7 +21,7 @@ import (
 // and sessions, with the layer each row comes from.
 func (e *env) dayTotals(t *testing.T, day string) []string {
 	t.Helper()
-	d, err := time.Parse(config.DayLayout, day)
+	d, err := time.Parse(schemas.DayLayout, day)
 	if err != nil {
 		t.Fatal(err)
 	}
