@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/sessions"
 )
 
 // Config says what sample to generate. Generate fills zero fields with
@@ -70,7 +71,7 @@ func DefaultConfig() Config {
 		LateRate:      0.03,
 		BadPerClass:   3,
 		ImportFiles:   3,
-		SessionGap:    30 * time.Minute,
+		SessionGap:    sessions.DefaultGap,
 	}
 }
 

@@ -52,8 +52,8 @@ type Config struct {
 	DryRun bool
 }
 
-// DefaultSessionGap is the --session_gap default.
-const DefaultSessionGap = 30 * time.Minute
+// DefaultSessionGap is the --session_gap default, the sessions'.
+const DefaultSessionGap = sessions.DefaultGap
 
 // DefaultMaxFuture is the --max_future default, the streaming job's.
 const DefaultMaxFuture = windowing.DefaultMaxFuture

@@ -9,6 +9,7 @@ import (
 
 	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/transforms/pubsubio"
+	"github.com/railyard/railyard/transforms/sessions"
 	"github.com/railyard/railyard/transforms/windowing"
 )
 
@@ -81,7 +82,7 @@ const (
 	DefaultEarlyFiring     = time.Second
 	DefaultAllowedLateness = 2 * time.Minute
 	DefaultDedupHorizon    = time.Hour
-	DefaultSessionGap      = 30 * time.Minute
+	DefaultSessionGap      = sessions.DefaultGap
 	DefaultMaxFuture       = windowing.DefaultMaxFuture
 	DefaultArchiveShards   = 4
 	DefaultArchiveWindow   = time.Minute
