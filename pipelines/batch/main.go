@@ -51,7 +51,7 @@ func main() {
 	}
 	// The run records its days as covered once its pipeline has finished,
 	// so the runner must wait for the job to end.
-	if boolFlag("async") || config.FlagValue("template_location") != "" {
+	if boolFlag("async") || config.FlagValue(flag.CommandLine, "template_location") != "" {
 		fail(fmt.Errorf("--async, --execute_async and --template_location are not supported: the batch job records its days as covered only after its pipeline has finished"))
 	}
 	if err := config.DefaultWorkerBinary(*runners.Runner); err != nil {
@@ -70,7 +70,7 @@ func main() {
 
 // boolFlag reads a boolean flag that Beam may define: --async comes with
 // Beam's job options.
-func boolFlag(name string) bool { return config.FlagValue(name) == "true" }
+func boolFlag(name string) bool { return config.FlagValue(flag.CommandLine, name) == "true" }
 
 func fail(err error) {
 	fmt.Fprintf(os.Stderr, "batch: %v\nRun with -help for the flags.\n", err)

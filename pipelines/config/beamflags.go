@@ -18,12 +18,12 @@ import (
 // (--worker_machine_type=t2a-…) run linux/arm64 workers: without a go
 // command they need --worker_binary, an arm64 build.
 func DefaultWorkerBinary(runner string) error {
-	if runner != "dataflow" || FlagValue("worker_binary") != "" {
+	if runner != "dataflow" || FlagValue(flag.CommandLine, "worker_binary") != "" {
 		return nil
 	}
-	machine := FlagValue("worker_machine_type")
+	machine := FlagValue(flag.CommandLine, "worker_machine_type")
 	if machine == "" {
-		machine = FlagValue("machine_type")
+		machine = FlagValue(flag.CommandLine, "machine_type")
 	}
 	if strings.HasPrefix(machine, "t2a") {
 		if _, err := exec.LookPath("go"); err != nil {
@@ -56,9 +56,10 @@ func staticBuild() bool {
 	return false
 }
 
-// FlagValue reads a flag that Beam may define; "" when none does.
-func FlagValue(name string) string {
-	if f := flag.Lookup(name); f != nil {
+// FlagValue reads the named flag of fs, a flag that Beam may define; ""
+// when none does. Beam defines its options on flag.CommandLine.
+func FlagValue(fs *flag.FlagSet, name string) string {
+	if f := fs.Lookup(name); f != nil {
 		return f.Value.String()
 	}
 	return ""

@@ -43,7 +43,7 @@ func main() {
 		fail(err)
 	}
 	run := streamjob.Run
-	if config.FlagValue("dry_run") == "true" {
+	if config.FlagValue(flag.CommandLine, "dry_run") == "true" {
 		run = streamjob.DryRun
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -28,25 +28,17 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 
 	return func() Config {
 		cfg := Config{
-			Destination: config.Destination{Project: flagValue(fs, "project"), Dataset: *dataset},
+			Destination: config.Destination{Project: config.FlagValue(fs, "project"), Dataset: *dataset},
 			Inputs:      config.SplitList(*input),
 			Lake:        *lakeRoot, From: *from, To: *to,
 			SessionGap: *sessionGap,
 			MaxFuture:  *maxFuture,
 			RunID:      *runID,
-			DryRun:     flagValue(fs, "dry_run") == "true",
+			DryRun:     config.FlagValue(fs, "dry_run") == "true",
 		}
 		if cfg.RunID == "" {
 			cfg.RunID = "batch-" + time.Now().UTC().Format("20060102t150405")
 		}
 		return cfg
 	}
-}
-
-// flagValue reads a flag of fs that Beam may define; "" when fs has none.
-func flagValue(fs *flag.FlagSet, name string) string {
-	if f := fs.Lookup(name); f != nil {
-		return f.Value.String()
-	}
-	return ""
 }

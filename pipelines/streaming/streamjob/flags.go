@@ -8,6 +8,8 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"github.com/railyard/railyard/pipelines/config"
 )
 
 // RegisterFlags defines the streaming command's own flags on fs, with the
@@ -45,7 +47,7 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 	return func() Config {
 		cfg := Config{
 			Destination:        defaults.Destination,
-			Runner:             runnerName(flagValue(fs, "runner")),
+			Runner:             runnerName(config.FlagValue(fs, "runner")),
 			Subscription:       *subscription,
 			Lake:               *lakeRoot,
 			StopAfterIdle:      *stopAfterIdle,
@@ -66,7 +68,7 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 			MaxOutstandingMessages: *maxOutstandingMessages,
 			MaxOutstandingBytes:    *maxOutstandingBytes,
 		}
-		cfg.Project, cfg.Dataset = flagValue(fs, "project"), *dataset
+		cfg.Project, cfg.Dataset = config.FlagValue(fs, "project"), *dataset
 		if cfg.RunID == "" {
 			cfg.RunID = "stream-" + time.Now().UTC().Format("20060102t150405")
 		}
@@ -81,14 +83,6 @@ func runnerName(runner string) string {
 		return "dataflow"
 	}
 	return runner
-}
-
-// flagValue reads a flag of fs that Beam may define; "" when fs has none.
-func flagValue(fs *flag.FlagSet, name string) string {
-	if f := fs.Lookup(name); f != nil {
-		return f.Value.String()
-	}
-	return ""
 }
 
 // DryRun builds the job and hands it to the runner of --runner, as Run
