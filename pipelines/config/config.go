@@ -31,6 +31,12 @@ func (d Destination) Validate() error {
 	return nil
 }
 
+// Sink is the bqsink configuration of a job writing to d, its run named
+// runID.
+func (d Destination) Sink(runID string) bqsink.Config {
+	return bqsink.Config{Project: d.Project, Dataset: d.Dataset, RunID: runID}
+}
+
 // Runners are the --runner values Railyard supports; "" means prism.
 var Runners = []string{"prism", "dataflow", "flink", "universal"}
 

@@ -126,10 +126,6 @@ func (c Config) globs() (globs, days []string) {
 	return globs, days
 }
 
-func (c Config) sink() bqsink.Config {
-	return bqsink.Config{Project: c.Project, Dataset: c.Dataset, RunID: c.RunID}
-}
-
 // Build adds the batch job to s. The steps carry stable names: they are
 // what the Dataflow graph and Prism's UI show.
 func Build(s beam.Scope, cfg Config) error {
@@ -137,7 +133,7 @@ func Build(s beam.Scope, cfg Config) error {
 		return err
 	}
 	globs, days := cfg.globs()
-	sink := cfg.sink()
+	sink := cfg.Sink(cfg.RunID)
 
 	// 1. Read every line of the lake files the run covers.
 	records, readDead, files := lake.Read(s.Scope("ReadLake"), lake.ReadConfig{Globs: globs, AllowEmpty: len(days) > 0})
@@ -195,7 +191,7 @@ func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	if err := cfg.checkWholeDays(ctx); err != nil {
 		return nil, err
 	}
-	client, err := serving.Prepare(ctx, cfg.sink())
+	client, err := serving.Prepare(ctx, cfg.Sink(cfg.RunID))
 	if err != nil {
 		return nil, err
 	}

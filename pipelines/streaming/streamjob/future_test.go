@@ -51,7 +51,7 @@ func TestRecoveryFloorIgnoresWindowsAheadOfTheWallClock(t *testing.T) {
 	e := startEnv(t, "stream_floor")
 	cfg := e.config("stream-floor")
 	ctx := context.Background()
-	client, err := serving.Prepare(ctx, cfg.sink())
+	client, err := serving.Prepare(ctx, cfg.Sink(cfg.RunID))
 	if err != nil {
 		t.Fatal(err)
 	}

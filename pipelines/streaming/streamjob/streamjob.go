@@ -45,10 +45,6 @@ func (c Config) read() pubsubio.Config {
 	}
 }
 
-func (c Config) sink() bqsink.Config {
-	return bqsink.Config{Project: c.Project, Dataset: c.Dataset, RunID: c.RunID}
-}
-
 // metricsTrigger fires a window early every EarlyFiring, on time, and
 // once per late event.
 func (c Config) metricsTrigger() trigger.Trigger {
@@ -84,7 +80,7 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	sink := cfg.sink()
+	sink := cfg.Sink(cfg.RunID)
 	read := cfg.read()
 
 	// 1. Read the subscription.
@@ -133,7 +129,7 @@ func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	client, err := serving.Prepare(ctx, cfg.sink())
+	client, err := serving.Prepare(ctx, cfg.Sink(cfg.RunID))
 	if err != nil {
 		return nil, err
 	}
