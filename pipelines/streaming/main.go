@@ -12,7 +12,7 @@
 // PUBSUB_EMULATOR_HOST, STORAGE_EMULATOR_HOST, BIGQUERY_EMULATOR_HOST and
 // BIGQUERY_STORAGE_EMULATOR_HOST. The flags are streamjob.RegisterFlags';
 // with Dataflow's --dry_run the job is translated and printed, and
-// nothing is called (streamjob.DryRun).
+// nothing is called (streamjob.Config.DryRun), as in the batch command.
 package main
 
 import (
@@ -42,13 +42,9 @@ func main() {
 	if err := config.DefaultWorkerBinary(cfg.Runner); err != nil {
 		fail(err)
 	}
-	run := streamjob.Run
-	if config.FlagValue(flag.CommandLine, "dry_run") == "true" {
-		run = streamjob.DryRun
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := run(ctx, cfg); err != nil {
+	if _, err := streamjob.Run(ctx, cfg); err != nil {
 		slog.Error("streaming job failed", "run_id", cfg.RunID, "error", err)
 		os.Exit(1)
 	}

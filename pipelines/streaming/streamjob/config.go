@@ -74,6 +74,11 @@ type Config struct {
 	Recover bool
 	// RunID names this run in logs.
 	RunID string
+	// DryRun only builds the job and hands it to the runner, which
+	// translates it without running it (Dataflow's --dry_run prints the
+	// job): Run then calls nothing, neither to prepare the dataset nor to
+	// read a recovery floor.
+	DryRun bool
 }
 
 // Defaults of the flags.

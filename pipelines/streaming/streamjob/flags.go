@@ -69,6 +69,7 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 			MaxOutstandingBytes:    *maxOutstandingBytes,
 		}
 		cfg.Project, cfg.Dataset = config.FlagValue(fs, "project"), *dataset
+		cfg.DryRun = config.FlagValue(fs, "dry_run") == "true"
 		if cfg.RunID == "" {
 			cfg.RunID = "stream-" + time.Now().UTC().Format("20060102t150405")
 		}
@@ -85,15 +86,12 @@ func runnerName(runner string) string {
 	return runner
 }
 
-// DryRun builds the job and hands it to the runner of --runner, as Run
+// dryRun builds the job and hands it to the runner of --runner, as Run
 // does, but calls nothing: no dataset, table or view is prepared and no
 // recovery floor is read, so the job is built as a first run's (Build
 // with recoverFrom 0). Dataflow's --dry_run then prints the job instead of
-// submitting it. The streaming command calls it under Beam's --dry_run.
-func DryRun(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
+// submitting it. Run calls it for a valid Config with DryRun set.
+func dryRun(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	p, s := beam.NewPipelineWithRoot()
 	if err := Build(s, cfg, 0); err != nil {
 		return nil, err

@@ -124,10 +124,14 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 
 // Run ensures the dataset, tables and views exist, finds what an earlier
 // run left open, then builds and runs the job on the runner of --runner
-// until it ends (StopAfterIdle) or ctx is cancelled.
+// until it ends (StopAfterIdle) or ctx is cancelled. With cfg.DryRun it
+// only builds the job and hands it to the runner.
 func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.DryRun {
+		return dryRun(ctx, cfg)
 	}
 	client, err := serving.Prepare(ctx, cfg.Sink(cfg.RunID))
 	if err != nil {
