@@ -25,7 +25,7 @@ type Record struct {
 	// SourceURI is the lake file and line (gs://b/o#L12) in the batch layer.
 	SourceURI string
 	// AckID is the Pub/Sub ack id when the reader leaves acknowledgement
-	// to the pipeline (pubsubio.AckDeferred), "" otherwise. It names one
+	// to the pipeline (pubsubio.Read), "" otherwise. It names one
 	// delivery, not the message, and is never archived.
 	AckID string
 }

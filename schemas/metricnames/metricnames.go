@@ -45,7 +45,6 @@ const (
 	PubsubMessagesRead        = "pubsub_messages_read"
 	PubsubAcks                = "pubsub_acks"
 	PubsubAckFailures         = "pubsub_ack_failures"
-	PubsubAcksFinalized       = "pubsub_acks_finalized"
 	PubsubPullsEmpty          = "pubsub_pulls_empty"
 	PubsubPullErrors          = "pubsub_pull_errors"
 	PubsubFlowControlWaits    = "pubsub_flow_control_waits"
@@ -210,7 +209,6 @@ var all = []Metric{
 	{Name: pubsubShardReadPrefix + "<shard>", Kind: Counter, Digits: 2, Package: pubsubioPkg, Meaning: "Pub/Sub messages read by one shard"},
 	{Name: PubsubAcks, Kind: Counter, Package: pubsubioPkg, Meaning: "Pub/Sub messages acknowledged"},
 	{Name: PubsubAckFailures, Kind: Counter, Package: pubsubioPkg, Meaning: "Pub/Sub messages an acknowledgement failed for"},
-	{Name: PubsubAcksFinalized, Kind: Counter, Package: pubsubioPkg, Meaning: "acknowledgements made in bundle finalization (also in pubsub_acks)"},
 	{Name: PubsubPullsEmpty, Kind: Counter, Package: pubsubioPkg, Meaning: "pulls that returned no message"},
 	{Name: PubsubPullErrors, Kind: Counter, Package: pubsubioPkg, Meaning: "pulls that failed"},
 	{Name: PubsubFlowControlWaits, Kind: Counter, Package: pubsubioPkg, Meaning: "parts of a shard that waited in vain at the flow-control cap"},

@@ -194,16 +194,16 @@ func TestAckNeverFailsTheBundle(t *testing.T) {
 	}
 }
 
-// TestAckDeferredGoesOnWhenTheExtensionFails reads with AckDeferred from
-// a Pub/Sub that refuses every ModifyAckDeadline: every message is still
-// read, once, and none is acked by the reader.
-func TestAckDeferredGoesOnWhenTheExtensionFails(t *testing.T) {
+// TestReadGoesOnWhenTheLeaseFails reads from a Pub/Sub that refuses every
+// ModifyAckDeadline: every message is still read, once, and none is acked
+// by the reader.
+func TestReadGoesOnWhenTheLeaseFails(t *testing.T) {
 	const n = 30
 	fault := &injected{fail: -1, code: codes.PermissionDenied}
 	srv, sub, _ := faultyPubSub(t, "ModifyAckDeadline", fault, n)
 
 	p, s := beam.NewPipelineWithRoot()
-	recs := Read(s, Config{Subscription: sub, AckMode: AckDeferred, StopAfterIdle: time.Second, Shards: 1})
+	recs := Read(s, Config{Subscription: sub, StopAfterIdle: time.Second, Shards: 1})
 	passert.Count(s, recs, "records", n)
 	if err := ptest.Run(p); err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ func BenchmarkRead(b *testing.B) {
 				f := newFixture(b, 60*time.Second)
 				f.publish(b, testMessages(n))
 				p, s := beam.NewPipelineWithRoot()
-				recs := pubsubio.Read(s, pubsubio.Config{Subscription: f.sub, Shards: shards, StopAfterIdle: time.Second})
+				recs := readAndAck(s, pubsubio.Config{Subscription: f.sub, Shards: shards, StopAfterIdle: time.Second})
 				passert.Count(s, beam.ParDo(s, messageID, recs), "messages", n)
 				done := make(chan error, 1)
 				b.StartTimer()

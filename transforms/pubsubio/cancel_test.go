@@ -27,7 +27,7 @@ func TestRunsUntilCancelledWithoutStopAfterIdle(t *testing.T) {
 	f.publish(t, testMessages(n))
 
 	p, s := beam.NewPipelineWithRoot()
-	pubsubio.Read(s, pubsubio.Config{Subscription: f.sub, PollInterval: 200 * time.Millisecond})
+	readAndAck(s, pubsubio.Config{Subscription: f.sub, PollInterval: 200 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -22,7 +22,7 @@ const (
 	DefaultAckDeadline        = 60 * time.Second
 	DefaultAckExtension       = 600 * time.Second
 	// DefaultMaxOutstandingMessages and DefaultMaxOutstandingBytes cap
-	// what one process holds of a subscription with AckDeferred. The
+	// what one process holds of a subscription with Read. The
 	// Pub/Sub client's defaults (1,000 messages, 1e9 bytes) suit a
 	// subscriber that acks within seconds; here a message waits for its
 	// archive window (a minute by default) and the window's close, so the
@@ -59,95 +59,6 @@ const (
 	maxOutstandingBytes    int64 = 64 << 30
 )
 
-// AckMode says when the reader acknowledges what it has read.
-type AckMode int
-
-const (
-	// AckOnCommit acknowledges what one part of a shard read when the
-	// shard's next part starts. A runner schedules the residual of a
-	// checkpoint only once it has committed the bundle that returned it,
-	// so this acks after the commit and needs nothing but the checkpoints
-	// Read lives on. A message whose bundle fails is never acknowledged:
-	// the reader nacks it (or, if it cannot, lets its lease lapse) and
-	// Pub/Sub redelivers it. The default.
-	AckOnCommit AckMode = iota
-	// AckOnFinalize is AckOnCommit plus bundle finalization: a bundle's
-	// finalization callback acknowledges what it read, sooner than the
-	// shard's next part would. With Beam Go v2.77.0 it adds little and
-	// costs: the SDK harness finalizes only the first bundle of each plan
-	// (Plan.Finalize gives the plan a new finalizer the DoFns never see),
-	// and handles FinalizeBundle without its lock, a data race with the
-	// bundles it starts meanwhile (the race detector reports it).
-	AckOnFinalize
-	// AckAfterOutput acknowledges the messages of one part of a shard as
-	// soon as it has emitted them, before the runner has committed them;
-	// for a runner that reschedules checkpoints late or never (the legacy
-	// direct runner).
-	// It loses a message if the bundle fails after the part ended (a later
-	// element or a fused step's FinishBundle fails), or if the runner loses
-	// committed output. A failure while the part is emitting is safe: the
-	// reader nacks what it read.
-	AckAfterOutput
-	// AckDeferred leaves acknowledgement to the pipeline: the reader never
-	// acknowledges, it emits each Record with its AckID set, and the
-	// pipeline passes the ack ids to Ack once the message's effects are
-	// durable (archived, written). Right after each Pull the worker leases
-	// the pulled messages for Config.AckDeadline, and renews the lease
-	// every half of it until Ack acknowledges them or Config.AckExtension,
-	// the time the pipeline has to do so, has passed since the pull; a
-	// message not acked by then comes back, and dedup removes it. A worker
-	// that dies stops renewing, so its messages come back within
-	// AckDeadline. If a lease request fails, the worker logs it and goes
-	// on: the messages may then come back early. For the watermark, a
-	// message is done once emitted, as with AckAfterOutput.
-	AckDeferred
-)
-
-// String returns the mode's name.
-func (m AckMode) String() string {
-	switch m {
-	case AckOnCommit:
-		return "on_commit"
-	case AckOnFinalize:
-		return "on_finalize"
-	case AckAfterOutput:
-		return "after_output"
-	case AckDeferred:
-		return "deferred"
-	default:
-		return fmt.Sprintf("AckMode(%d)", int(m))
-	}
-}
-
-// AckModeFor returns the ack mode for a runner named as for --runner. It is
-// the one place that decides it. Acknowledging a message only once the
-// pipeline has made its effects durable (the lake archive, the BigQuery
-// writes) is the safe rule wherever Dataflow's own read is not used:
-//
-//   - prism (and ""): AckDeferred. Prism commits a bundle in memory only:
-//     a message acked at the commit (AckOnCommit, AckOnFinalize) is lost
-//     if the job is killed before its output is written out.
-//   - flink, spark, universal and other portable runners: AckDeferred.
-//     Go has no bundle finalization on Flink, and a job restored from a
-//     Flink checkpoint would lose what AckOnCommit acked since it.
-//   - dataflow: AckOnCommit, though ReadFor uses Dataflow's own source
-//     there, which acknowledges on Dataflow's durable commits.
-//   - direct (the legacy direct runner): AckAfterOutput. It drops the
-//     residuals of checkpoints, so each shard reads one part and ends;
-//     there is no next part to ack on.
-//
-// With AckDeferred the pipeline must pass each Record's AckID to Ack.
-func AckModeFor(runner string) AckMode {
-	switch strings.ToLower(strings.TrimSpace(runner)) {
-	case "direct", "directrunner":
-		return AckAfterOutput
-	case "dataflow", "dataflowrunner":
-		return AckOnCommit
-	default:
-		return AckDeferred
-	}
-}
-
 // Config configures Read.
 type Config struct {
 	// Project is the project the client bills to. Empty: the
@@ -167,9 +78,9 @@ type Config struct {
 	EventTimeAttribute string
 	// StopAfterIdle, if positive, ends the read once a shard's pulls have
 	// returned nothing for that long (and no shard in the same worker has
-	// read a message, nor, with AckDeferred, had one acknowledged, in
-	// that time); the pipeline then drains and ends. For local runs and
-	// tests. 0 reads for ever.
+	// read a message, nor had one acknowledged, in that time); the
+	// pipeline then drains and ends. For local runs and tests. 0 reads for
+	// ever.
 	StopAfterIdle time.Duration
 	// PollInterval is how long an idle shard waits before it pulls again
 	// (default 1s).
@@ -181,8 +92,8 @@ type Config struct {
 	PullTimeout time.Duration
 	// MaxBundleMessages and MaxBundleDuration bound what one shard reads
 	// before it checkpoints (defaults 10000 and 2s). A checkpoint ends the
-	// shard's part of the bundle, which lets the runner commit it, and so
-	// bounds the delay before the messages are acknowledged.
+	// shard's part of the bundle, which lets the runner commit it and
+	// pass its Records on.
 	MaxBundleMessages int
 	MaxBundleDuration time.Duration
 	// IdleWatermarkLag is how far the watermark stays behind the wall
@@ -197,21 +108,18 @@ type Config struct {
 	// collected while an early firing is pending fails the job. 0 leaves
 	// the watermark free.
 	MaxWatermarkSpeed float64
-	// AckMode says when messages are acknowledged; ReadFor sets it from the
-	// runner with AckModeFor. The zero value is AckOnCommit.
-	AckMode AckMode
-	// AckDeadline is the lease AckDeferred sets on each message right
-	// after its Pull and renews every half of it while the message is not
+	// AckDeadline is the lease Read sets on each message right after its
+	// Pull and renews every half of it while the message is not
 	// acknowledged: how soon a crashed worker's messages come back
-	// (default 60s; 10s to 600s, Pub/Sub's limits). Other modes ignore it.
+	// (default 60s; 10s to 600s, Pub/Sub's limits).
 	AckDeadline time.Duration
-	// AckExtension is how long AckDeferred keeps renewing a message's
-	// lease from its Pull: the time the pipeline has to make it durable
-	// and ack it before Pub/Sub delivers it again (default 600s; from
-	// AckDeadline to an hour). Other modes ignore it.
+	// AckExtension is how long Read keeps renewing a message's lease from
+	// its Pull: the time the pipeline has to make it durable and ack it
+	// (Ack) before Pub/Sub delivers it again (default 600s; from
+	// AckDeadline to an hour).
 	AckExtension time.Duration
-	// MaxOutstandingMessages and MaxOutstandingBytes are AckDeferred's
-	// flow control, as the Pub/Sub client's ReceiveSettings of the same
+	// MaxOutstandingMessages and MaxOutstandingBytes are Read's flow
+	// control, as the Pub/Sub client's ReceiveSettings of the same
 	// names: the most messages, and bytes of messages (their encoded
 	// size), one worker process keeps pulled and not yet acknowledged,
 	// nacked or lapsed, over all the shards of the Reads of the
@@ -223,8 +131,7 @@ type Config struct {
 	// A shard at the cap waits up to PollInterval for the pipeline to
 	// acknowledge something, then checkpoints for capResumeDelay; it is
 	// not idle (StopAfterIdle), and its watermark advances as an idle
-	// shard's (see readFn.process). Other modes ignore them: they hold at
-	// most a part's messages per shard.
+	// shard's (see readFn.process).
 	MaxOutstandingMessages int
 	MaxOutstandingBytes    int64
 }
@@ -310,11 +217,6 @@ func (c Config) Validate() error {
 	deadline := cmp.Or(c.AckDeadline, DefaultAckDeadline)
 	if c.AckExtension > 0 && (c.AckExtension < deadline || c.AckExtension > maxAckExtension) {
 		bad("AckExtension is %v; want the ack deadline (%v) to %v (0 for the default, %v)", c.AckExtension, deadline, maxAckExtension, DefaultAckExtension)
-	}
-	switch c.AckMode {
-	case AckOnCommit, AckOnFinalize, AckAfterOutput, AckDeferred:
-	default:
-		bad("AckMode %v is unknown; want AckOnCommit, AckOnFinalize, AckAfterOutput or AckDeferred", c.AckMode)
 	}
 	return errors.Join(errs...)
 }

@@ -23,10 +23,10 @@ func TestConfigValidate(t *testing.T) {
 			Project: "billing-project", Subscription: goodSub, Shards: 8, MaxMessagesPerPull: 500,
 			EventTimeAttribute: "event_time", StopAfterIdle: time.Minute, PollInterval: time.Second,
 			PullTimeout: time.Second, MaxBundleMessages: 100, MaxBundleDuration: time.Second,
-			IdleWatermarkLag: time.Second, AckMode: pubsubio.AckAfterOutput, AckExtension: time.Minute,
+			IdleWatermarkLag: time.Second, AckExtension: time.Minute,
 		}, nil},
-		{"accepts the deferred mode with the longest extension", pubsubio.Config{
-			Subscription: goodSub, AckMode: pubsubio.AckDeferred, AckDeadline: 600 * time.Second, AckExtension: time.Hour,
+		{"accepts the longest deadline and extension", pubsubio.Config{
+			Subscription: goodSub, AckDeadline: 600 * time.Second, AckExtension: time.Hour,
 		}, nil},
 		{"accepts Pub/Sub's shortest deadline as deadline and extension", pubsubio.Config{
 			Subscription: goodSub, AckDeadline: 10 * time.Second, AckExtension: 10 * time.Second,
@@ -67,7 +67,7 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"StopAfterIdle is -1s", "PollInterval is", "PullTimeout is", "MaxBundleDuration is", "IdleWatermarkLag is",
 				"AckDeadline is -1ns; want 0 or more", "AckExtension is -1ns; want 0 or more"}},
 		{"accepts the flow-control caps at their bounds", pubsubio.Config{
-			Subscription: goodSub, AckMode: pubsubio.AckDeferred, MaxOutstandingMessages: 10_000_000, MaxOutstandingBytes: 1 << 20,
+			Subscription: goodSub, MaxOutstandingMessages: 10_000_000, MaxOutstandingBytes: 1 << 20,
 		}, nil},
 		{"rejects a negative message cap", pubsubio.Config{Subscription: goodSub, MaxOutstandingMessages: -1},
 			[]string{"MaxOutstandingMessages is -1; want 1 to 10000000 (0 for the default, 200000)"}},
@@ -77,8 +77,6 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"MaxOutstandingBytes is 1000; want 1048576 (1 MiB) to 68719476736 (64 GiB)"}},
 		{"rejects a byte cap beyond 64 GiB", pubsubio.Config{Subscription: goodSub, MaxOutstandingBytes: 65 << 30},
 			[]string{"MaxOutstandingBytes is 69793218560"}},
-		{"rejects an unknown ack mode", pubsubio.Config{Subscription: goodSub, AckMode: 7},
-			[]string{"AckMode AckMode(7) is unknown"}},
 		{"reports every problem at once", pubsubio.Config{Shards: -1, MaxMessagesPerPull: -1},
 			[]string{"Subscription is required", "Shards is -1", "MaxMessagesPerPull is -1"}},
 	}
@@ -125,20 +123,21 @@ func TestReadPanicsWhileBuildingOnABadConfig(t *testing.T) {
 	}
 }
 
-func TestAckModeFor(t *testing.T) {
-	cases := map[string]pubsubio.AckMode{
-		"":          pubsubio.AckDeferred,
-		"prism":     pubsubio.AckDeferred,
-		"Prism":     pubsubio.AckDeferred,
-		"flink":     pubsubio.AckDeferred,
-		"universal": pubsubio.AckDeferred,
-		"spark":     pubsubio.AckDeferred,
-		"dataflow":  pubsubio.AckOnCommit,
-		"direct":    pubsubio.AckAfterOutput,
+func TestNeedsAck(t *testing.T) {
+	cases := map[string]bool{
+		"":               true,
+		"prism":          true,
+		"Prism":          true,
+		"flink":          true,
+		"universal":      true,
+		"spark":          true,
+		"direct":         true,
+		"dataflow":       false,
+		"DataflowRunner": false,
 	}
 	for runner, want := range cases {
-		if got := pubsubio.AckModeFor(runner); got != want {
-			t.Errorf("AckModeFor(%q) = %v, want %v", runner, got, want)
+		if got := pubsubio.NeedsAck(runner); got != want {
+			t.Errorf("NeedsAck(%q) = %v, want %v", runner, got, want)
 		}
 	}
 }

@@ -47,16 +47,15 @@ func pullNow(t *testing.T, f *fixture) []*pubsubpb.ReceivedMessage {
 	return resp.GetReceivedMessages()
 }
 
-// TestAckDeferredLeavesAcksToThePipeline: the reader acks nothing and
-// extends each message's deadline at once; Ack acks them. pstest's clock is
-// moved forward instead of the test sleeping through the deadlines.
-func TestAckDeferredLeavesAcksToThePipeline(t *testing.T) {
+// TestReadLeavesAcksToThePipeline: the reader acks nothing and extends
+// each message's deadline at once; Ack acks them. pstest's clock is moved
+// forward instead of the test sleeping through the deadlines.
+func TestReadLeavesAcksToThePipeline(t *testing.T) {
 	const n = 60
 	f := newFixture(t, 10*time.Second)
 	ids := f.publish(t, testMessages(n))
 	cfg := pubsubio.Config{
 		Subscription:       f.sub,
-		AckMode:            pubsubio.AckDeferred,
 		AckExtension:       time.Minute,
 		MaxMessagesPerPull: 25, // three pulls, three extensions
 		StopAfterIdle:      2 * time.Second,

@@ -2,7 +2,7 @@
 // runner: Read, a splittable DoFn that pulls with unary Pull, for Prism
 // and the portable runners (Flink); ReadNative, Dataflow's own source, for
 // Dataflow; ReadFor, which picks one from the runner's name; and Ack,
-// which acknowledges what Read left to the pipeline (AckDeferred).
+// which acknowledges what Read left to the pipeline (NeedsAck says when).
 //
 // Beam Go's io/pubsubio runs only on Dataflow (Prism rejects it when the
 // job is submitted), hence Read.
@@ -20,10 +20,9 @@
 // is done, the residual is the rest of the shard), which is what lets a
 // portable runner commit the bundle and schedule the next part.
 //
-// Acknowledgement (AckMode): with AckDeferred, what AckModeFor picks for
-// Prism and the portable runners, Read never acknowledges. It leases each
-// pulled message for AckDeadline (1 minute by default) and emits it with
-// its AckID; the worker's lease book renews the lease every half deadline
+// Acknowledgement: Read never acknowledges. It leases each pulled message
+// for AckDeadline (1 minute by default) and emits it with its AckID; the
+// worker's lease book renews the lease every half deadline
 // until the pipeline acknowledges the message with Ack, once everything it
 // must become is durable (archived, written), or until AckExtension (10
 // minutes) has passed. A message the pipeline does not get to ack in time
@@ -33,8 +32,8 @@
 // ends in the process that read gives back what it still leases with
 // ReleaseLeases, so that its successor gets it at once.
 //
-// Flow control (AckDeferred), as the Pub/Sub client's ReceiveSettings:
-// the lease book also caps what the process holds pulled and not yet
+// Flow control, as the Pub/Sub client's ReceiveSettings: the lease book
+// also caps what the process holds pulled and not yet
 // acknowledged, over all shards, at MaxOutstandingMessages (200,000) and
 // MaxOutstandingBytes (512 MiB), so a backlog enters memory a cap at a
 // time. A shard pulls only into room under the cap; one at the cap waits
@@ -46,20 +45,12 @@
 // would never let happen. The leases are renewed in requests of up to
 // 2,500 ack ids and 500 KB, eight at a time.
 //
-// The other modes ack in the reader. With AckOnCommit (the zero value) a
-// part's messages are acked when the shard's next part starts — the
-// runner schedules a residual only after it has committed the bundle
-// that returned it — so nothing is acked before its bundle is committed,
-// and a failed bundle is nacked and comes back. Bundle finalization
-// (AckOnFinalize) is there too, but Beam Go v2.77.0 finalizes only the
-// first bundle of each plan and handles FinalizeBundle without its lock;
-// see AckOnFinalize. Messages held longer than 5 s get their ack deadline
-// extended while the reader is alive; when it dies the worker nacks what
-// it holds. A committed bundle is not yet a durable effect on every
-// runner (see Prism below), hence AckDeferred.
+// A committed bundle is not yet a durable effect on every runner (see
+// Prism below), hence acknowledgement by the pipeline. A part of a shard
+// that fails gives back at once what the worker's running parts hold.
 //
 // Watermark: a manual estimator per shard, set after each part to the
-// oldest timestamp among the messages the worker holds unacknowledged, or,
+// oldest timestamp among the messages the worker's running parts hold, or,
 // when the subscription is idle, to now − IdleWatermarkLag (never later).
 // Timestamps are the event time in EventTimeAttribute, else the publish
 // time. A shard that ends (StopAfterIdle) sets it to the end of time, and
@@ -68,10 +59,7 @@
 // # What Prism (v2.77.0) does with it
 //
 //   - It makes the SDF's ProcessSizedElementsAndRestrictions the root of
-//     its stage (handlepardo.go, ForcedRoots), and finalizes the bundles of
-//     a stage whose root consumer requests finalization (preprocess.go,
-//     finalizeStage) — even when the SDK kept no callback for the bundle,
-//     which the SDK then logs as an error.
+//     its stage (handlepardo.go, ForcedRoots).
 //   - It parks a residual for its requested delay, and pins the stage's
 //     input watermark to the residual's element timestamp meanwhile.
 //   - It takes the stage's output watermark from the residuals of the last
@@ -84,8 +72,8 @@
 //     elements instead.
 //   - It does not retry a failed bundle: the job fails.
 //   - It keeps committed data in memory only: a job that dies loses the
-//     output of bundles not yet written out, which is why AckModeFor
-//     picks AckDeferred for it.
+//     output of bundles not yet written out, which is why Read leaves
+//     acknowledgement to the pipeline.
 //   - It busy-waits while a bundle of a stage without outputs runs
 //     (worker/bundle.go closes DataWait at once when a stage has no
 //     outputs; stage.Execute's select then spins until the response): a

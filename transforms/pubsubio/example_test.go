@@ -21,25 +21,25 @@ func ExampleRead() {
 	_ = records // PCollection<schemas.Record>, on to decoding
 }
 
-// ReadFor picks Dataflow's own source on Dataflow and Read elsewhere, with
-// the ack mode the runner supports.
+// ReadFor picks Dataflow's own source on Dataflow and Read elsewhere;
+// NeedsAck says whether the pipeline must acknowledge what it reads.
 func ExampleReadFor() {
 	runner := flag.Lookup("runner").Value.String() // Beam's --runner flag
 	_, s := beam.NewPipelineWithRoot()
-	records := pubsubio.ReadFor(s, runner, pubsubio.Config{
-		Subscription: "projects/my-project/subscriptions/railyard-speed",
-	})
-	_ = records
+	cfg := pubsubio.Config{Subscription: "projects/my-project/subscriptions/railyard-speed"}
+	records := pubsubio.ReadFor(s, runner, cfg)
+	if pubsubio.NeedsAck(runner) {
+		pubsubio.Ack(s, cfg, beam.ParDo(s, ackID, records))
+	}
 }
 
-// With AckDeferred the pipeline acknowledges: here as soon as a message
-// is read; the streaming job does it once the message is archived and
+// The pipeline acknowledges what Read reads: here as soon as a message is
+// read; the streaming job does it once the message is archived and
 // written.
 func ExampleAck() {
 	_, s := beam.NewPipelineWithRoot()
 	cfg := pubsubio.Config{
 		Subscription: "projects/my-project/subscriptions/railyard-speed",
-		AckMode:      pubsubio.AckDeferred,
 	}
 	records := pubsubio.Read(s, cfg)
 	pubsubio.Ack(s, cfg, beam.ParDo(s, ackID, records))

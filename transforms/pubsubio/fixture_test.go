@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/railyard/railyard/runners/emulators"
+	"github.com/railyard/railyard/transforms/pubsubio"
 )
 
 const testProject = "railyard-test"
@@ -28,6 +29,8 @@ type fixture struct {
 
 // newFixture starts pstest and points PUBSUB_EMULATOR_HOST at it, for the
 // test and for the pipeline's workers (Prism runs them in this process).
+// At the end of the test it gives back what the test's jobs still lease,
+// as the streaming job does when it ends, before pstest stops.
 func newFixture(t testing.TB, ackDeadline time.Duration) *fixture {
 	t.Helper()
 	ps := emulators.StartPubSub()
@@ -55,6 +58,7 @@ func newFixture(t testing.TB, ackDeadline time.Duration) *fixture {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { pubsubio.ReleaseLeases(ctx, f.sub) })
 	return f
 }
 

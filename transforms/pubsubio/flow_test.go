@@ -177,7 +177,6 @@ func TestBacklogEntersMemoryACapAtATime(t *testing.T) {
 	pubsubio.LeaseHighWater(f.sub) // from this test on
 	cfg := pubsubio.Config{
 		Subscription:           f.sub,
-		AckMode:                pubsubio.AckDeferred,
 		AckDeadline:            20 * time.Second,
 		AckExtension:           10 * time.Minute,
 		StopAfterIdle:          3 * time.Second,
@@ -227,7 +226,6 @@ func TestOutstandingBytesAreCapped(t *testing.T) {
 	pubsubio.LeaseHighWater(f.sub)
 	cfg := pubsubio.Config{
 		Subscription:        f.sub,
-		AckMode:             pubsubio.AckDeferred,
 		Shards:              shards,
 		MaxMessagesPerPull:  pullSize,
 		StopAfterIdle:       3 * time.Second,
@@ -268,7 +266,6 @@ func TestRenewalsKeepUpAtTheCap(t *testing.T) {
 	pubsubio.LeaseHighWater(f.sub)
 	cfg := pubsubio.Config{
 		Subscription:           f.sub,
-		AckMode:                pubsubio.AckDeferred,
 		AckDeadline:            deadline,
 		AckExtension:           5 * time.Minute,
 		EventTimeAttribute:     "ts",

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// leaseBook keeps the leases of the messages a Read with AckDeferred has
-// pulled and the pipeline has not acknowledged yet, in one worker process:
+// leaseBook keeps the leases of the messages the Reads of a subscription
+// have pulled and the pipeline has not acknowledged yet, in one worker
+// process:
 // each message's ack deadline is set to AckDeadline right after its Pull
 // and renewed every half of it, until Ack acknowledges the message,
 // AckExtension has passed since the pull, or the job that pulled it ends
@@ -31,8 +32,10 @@ import (
 // always lets one message through, however large. A backlog therefore
 // enters memory at most a cap at a time.
 //
-// There is one book per subscription and process: Ack finds it by the
-// subscription's name. On a runner with several workers a message may be
+// There is one book per subscription and process, the one registry of
+// what the Reads and Acks of the subscription share in it: Ack finds it
+// by the subscription's name, and it also keeps their readers (the Pub/Sub
+// client, what the running parts hold; see readerFor). On a runner with several workers a message may be
 // acked on another worker than the one that read it; that one then goes
 // on renewing a lease Pub/Sub ignores (an acked message's modack is a
 // no-op) until AckExtension, which costs requests and, until then, room
@@ -40,6 +43,9 @@ import (
 type leaseBook struct {
 	subscription string
 	tick         time.Duration // a variable for the tests
+
+	readersMu sync.Mutex
+	readers   map[string]*reader // by Read (or Ack) id
 
 	mu        sync.Mutex
 	byAckID   map[string]leased
@@ -111,10 +117,25 @@ func newLeaseBook(subscription string) *leaseBook {
 	return &leaseBook{
 		subscription: subscription,
 		tick:         leaseTick,
+		readers:      map[string]*reader{},
 		byAckID:      map[string]leased{},
 		batches:      map[*leaseBatch]struct{}{},
 		freed:        make(chan struct{}),
 	}
+}
+
+// readerFor returns the worker's state of the Read (or Ack) with the given
+// id, creating it if it is the first to ask.
+func (b *leaseBook) readerFor(id string, cfg Config) (r *reader, created bool) {
+	b.readersMu.Lock()
+	defer b.readersMu.Unlock()
+	if r, ok := b.readers[id]; ok {
+		return r, false
+	}
+	r = newReader(cfg)
+	r.book = b
+	b.readers[id] = r
+	return r, true
 }
 
 // existingLeaseBook returns the process's book of the subscription, or nil
@@ -390,8 +411,8 @@ func (b *leaseBook) keep() {
 }
 
 // ReleaseLeases gives back every message this process keeps leased of the
-// subscription (its full name, as Config.Subscription) for Reads with
-// AckDeferred: Pub/Sub delivers them again at once, to whichever job reads
+// subscription (its full name, as Config.Subscription) for its Reads:
+// Pub/Sub delivers them again at once, to whichever job reads
 // the subscription next. A job calls it when its pipeline has ended in
 // this process — returned, failed or cancelled — since nothing it still
 // holds will be acknowledged. It returns how many messages it gave back.

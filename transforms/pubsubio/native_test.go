@@ -50,7 +50,7 @@ func nativeReads(t *testing.T, pb *pipepb.Pipeline) []*pipepb.PubSubReadPayload 
 	return out
 }
 
-func TestReadForPicksTheSourceAndAckModeOfTheRunner(t *testing.T) {
+func TestReadForPicksTheSourceOfTheRunner(t *testing.T) {
 	cfg := pubsubio.Config{Subscription: goodSub, EventTimeAttribute: "event_time"}
 	cases := []struct {
 		runner       string
@@ -87,14 +87,6 @@ func TestReadForPicksTheSourceAndAckModeOfTheRunner(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestAckOnFinalizeRequiresBundleFinalization(t *testing.T) {
-	p, s := beam.NewPipelineWithRoot()
-	pubsubio.Read(s, pubsubio.Config{Subscription: goodSub, AckMode: pubsubio.AckOnFinalize})
-	if reqs := pipelineProto(t, p).GetRequirements(); !slices.Contains(reqs, requiresFinalization) {
-		t.Errorf("requirements %v lack %s", reqs, requiresFinalization)
 	}
 }
 

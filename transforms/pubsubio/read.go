@@ -29,15 +29,13 @@ import (
 // it reads in pubsub_messages_read_shard_NN.
 const (
 	counterRead = "pubsub_messages_read"
+	// counterAcks counts the messages Ack acknowledged.
 	counterAcks = "pubsub_acks"
 	// counterAckFailures counts the messages Ack failed to acknowledge.
 	counterAckFailures = "pubsub_ack_failures"
-	// counterFinalized counts the acks made in bundle finalization (also
-	// counted in pubsub_acks); the others are made when a shard resumes.
-	counterFinalized  = "pubsub_acks_finalized"
-	counterPullsEmpty = "pubsub_pulls_empty"
-	counterPullErrors = "pubsub_pull_errors"
-	counterShardRead  = "pubsub_messages_read_shard_%02d"
+	counterPullsEmpty  = "pubsub_pulls_empty"
+	counterPullErrors  = "pubsub_pull_errors"
+	counterShardRead   = "pubsub_messages_read_shard_%02d"
 	// counterAtCap counts the parts of a shard that found the process at
 	// its flow-control cap (MaxOutstandingMessages or MaxOutstandingBytes)
 	// and waited in vain for room: the job holds all it may and is
@@ -48,7 +46,7 @@ const (
 	counterOutstanding = "pubsub_outstanding_messages"
 )
 
-// extendTimeout bounds AckDeferred's extension of a pull's messages: the
+// extendTimeout bounds the first lease of a pull's messages: the
 // pull loop waits for it, and an extension that comes later than the
 // subscription's deadline (10 s at least) is of no use.
 const extendTimeout = 5 * time.Second
@@ -65,6 +63,8 @@ const capResumeDelay = 100 * time.Millisecond
 
 func init() {
 	register.DoFn2x0[[]byte, func(int)](&shardsFn{})
+	register.DoFn5x2[context.Context, *watermarkEstimator, *sdf.LockRTracker, int,
+		func(beam.EventTime, schemas.Record), sdf.ProcessContinuation, error](&readFn{})
 	register.Emitter1[int]()
 	register.Emitter2[beam.EventTime, schemas.Record]()
 	beam.RegisterType(reflect.TypeOf((*shardRestriction)(nil)).Elem())
@@ -74,18 +74,19 @@ func init() {
 // Dataflow) with unary Pull.
 //
 // It returns an unbounded PCollection<schemas.Record>: one per message,
-// with Data, Attributes, MessageID and PublishTime as received and
-// IngestTime = PublishTime, timestamped with the event time in
-// cfg.EventTimeAttribute when it is readable, else the publish time.
-// With cfg.AckMode AckDeferred each Record also carries its AckID, for
-// Ack. Delivery is at least once: remove redeliveries by event_id
-// downstream.
+// with Data, Attributes, MessageID and PublishTime as received,
+// IngestTime = PublishTime and its AckID, timestamped with the event time
+// in cfg.EventTimeAttribute when it is readable, else the publish time.
+// Read never acknowledges: it keeps each message leased until the
+// pipeline passes its AckID to Ack (or AckExtension has passed), and the
+// job calls ReleaseLeases when it ends. Delivery is at least once: remove
+// redeliveries by event_id downstream.
 //
 // The steps: Impulse → one element per shard → Reshuffle → a splittable
 // DoFn that pulls each shard. The Reshuffle spreads the shards over the
-// workers and puts the reader at the root of its fused stage, where a
-// runner finalizes bundles (Prism makes every splittable DoFn a root
-// anyway). It panics if cfg is invalid (see Config.Validate).
+// workers and puts the reader at the root of its fused stage (Prism makes
+// every splittable DoFn a root anyway). It panics if cfg is invalid (see
+// Config.Validate).
 func Read(s beam.Scope, cfg Config) beam.PCollection {
 	s = s.Scope("pubsubio.Read")
 	if err := cfg.Validate(); err != nil {
@@ -94,19 +95,7 @@ func Read(s beam.Scope, cfg Config) beam.PCollection {
 	cfg = cfg.withDefaults()
 	shards := beam.ParDo(s.Scope("Shards"), &shardsFn{Shards: cfg.Shards}, beam.Impulse(s))
 	shards = beam.Reshuffle(s, shards)
-	fn := readFn{Cfg: cfg, ReaderID: newReaderID()}
-	var read any
-	switch cfg.AckMode {
-	case AckOnFinalize:
-		read = &readFinalizingFn{readFn: fn}
-	case AckAfterOutput:
-		read = &readAckingFn{readFn: fn}
-	case AckDeferred:
-		read = &readDeferredFn{readFn: fn}
-	default:
-		read = &readCommittedFn{readFn: fn}
-	}
-	return beam.ParDo(s.Scope("Pull"), read, shards)
+	return beam.ParDo(s.Scope("Pull"), &readFn{Cfg: cfg, ReaderID: newReaderID()}, shards)
 }
 
 // newReaderID names one Read, to share its state among the DoFn
@@ -128,30 +117,31 @@ func (fn *shardsFn) ProcessElement(_ []byte, emit func(int)) {
 	}
 }
 
-// readFn is the splittable DoFn that pulls one shard, without its
-// ProcessElement: readCommittedFn, readFinalizingFn, readAckingFn and
-// readDeferredFn add the four ways to acknowledge (ack.go). Its element
-// is the shard number, its restriction a shardRestriction, and its
-// watermark estimator a watermarkEstimator.
+// readFn is the splittable DoFn that pulls one shard. Its element is the
+// shard number, its restriction a shardRestriction, and its watermark
+// estimator a watermarkEstimator. It never acknowledges: its Records
+// carry their ack ids, for Ack, and the worker's leaseBook keeps each
+// pull's messages leased until Ack acknowledges them.
 type readFn struct {
 	Cfg      Config
 	ReaderID string
 
-	r                                  *reader
-	leases                             *leaseBook // with AckDeferred
-	read, acks, finalized, empty, errs beam.Counter
-	atCap                              beam.Counter
-	outstanding                        beam.Distribution
+	r                 *reader
+	leases            *leaseBook
+	read, empty, errs beam.Counter
+	atCap             beam.Counter
+	outstanding       beam.Distribution
 }
 
 func (fn *readFn) Setup() {
-	fn.r = readerFor(fn.ReaderID, fn.Cfg)
-	if fn.Cfg.AckMode == AckDeferred {
-		fn.leases = leaseBookFor(fn.Cfg.Subscription)
+	fn.leases = leaseBookFor(fn.Cfg.Subscription)
+	r, created := fn.leases.readerFor(fn.ReaderID, fn.Cfg)
+	if created {
+		slog.Info("pubsub reader starting", "subscription", fn.Cfg.Subscription, "shards", fn.Cfg.Shards,
+			"stop_after_idle", fn.Cfg.StopAfterIdle.String())
 	}
+	fn.r = r
 	fn.read = beam.NewCounter("railyard", counterRead)
-	fn.acks = beam.NewCounter("railyard", counterAcks)
-	fn.finalized = beam.NewCounter("railyard", counterFinalized)
 	fn.empty = beam.NewCounter("railyard", counterPullsEmpty)
 	fn.errs = beam.NewCounter("railyard", counterPullErrors)
 	fn.atCap = beam.NewCounter("railyard", counterAtCap)
@@ -179,7 +169,6 @@ func (fn *readFn) CreateTracker(rest shardRestriction) *sdf.LockRTracker {
 }
 
 // TruncateRestriction ends the shard when the runner drains the pipeline.
-// The shard still runs once, to ack what its last part read.
 func (fn *readFn) TruncateRestriction(rt *sdf.LockRTracker, _ int) shardRestriction {
 	rest := rt.GetRestriction().(shardRestriction)
 	rest.Ended = true
@@ -198,12 +187,33 @@ func (fn *readFn) WatermarkEstimatorState(e *watermarkEstimator) int64 {
 	return int64(mtime.FromTime(e.CurrentWatermark()))
 }
 
+// ProcessElement reads one part of the shard (process). The messages the
+// part pulled stay leased in the leaseBook, for the pipeline to Ack; if
+// the part fails, or panics while emitting, the worker gives back at once
+// what its running parts hold (abandon).
+func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator,
+	rt *sdf.LockRTracker, shard int, emit func(beam.EventTime, schemas.Record)) (sdf.ProcessContinuation, error) {
+	ok := false
+	defer func() {
+		if !ok { // an error, or a panic while emitting
+			fn.abandon(ctx)
+		}
+	}()
+	cont, batches, err := fn.process(ctx, we, rt, shard, emit)
+	if err != nil {
+		return nil, err
+	}
+	fn.r.release(batches) // emitted: from here on the pipeline acks them, with Ack
+	ok = true
+	return cont, nil
+}
+
 // process reads one part of a shard: it pulls until a pull comes back
 // empty or short (the backlog is drained for now), the bundle budget is
-// spent, or (AckDeferred) the process holds all that flow control allows,
-// emits what it read, and returns how to continue and the batches it read
-// (held until acknowledged). It sets the watermark, and ends the shard
-// after StopAfterIdle.
+// spent, or the process holds all that flow control allows, emits what it
+// read, and returns how to continue and the batches it read (held by the
+// reader while the part runs, for the watermark and abandon). It sets the
+// watermark, and ends the shard after StopAfterIdle.
 //
 // A part that starts at the cap waits up to PollInterval for room (the
 // pipeline acknowledges what it has made durable), and pulls if some is
@@ -218,25 +228,10 @@ func (fn *readFn) WatermarkEstimatorState(e *watermarkEstimator) int64 {
 // any outage.
 func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker, shard int,
 	emit func(beam.EventTime, schemas.Record)) (sdf.ProcessContinuation, []uint64, error) {
-	cfg, r := fn.Cfg, fn.r
-	r.begin()
-	defer r.end()
-	finalized := r.takeAcked() // by finalization callbacks since the last part
-	fn.acks.Inc(ctx, finalized.acks)
-	fn.finalized.Inc(ctx, finalized.finalized)
+	cfg, r, leases := fn.Cfg, fn.r, fn.leases
 	sub, err := r.subscriber()
 	if err != nil {
 		return nil, nil, err
-	}
-	// This part of the shard runs, so the bundle of the part before it has
-	// been committed: acknowledge what that part read (unless finalization
-	// has).
-	var pending []uint64
-	withTracker(rt, func(t *shardTracker) { pending = t.takePending() })
-	acked, err := r.ack(context.WithoutCancel(ctx), pending)
-	fn.acks.Inc(ctx, int64(acked))
-	if err != nil {
-		slog.WarnContext(ctx, "pubsub ack failed; the messages will be redelivered", "subscription", cfg.Subscription, "error", err)
 	}
 	shardRead := beam.NewCounter("railyard", fmt.Sprintf(counterShardRead, shard))
 	start := time.Now()
@@ -250,21 +245,18 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 			return sdf.StopProcessing(), batches, rt.GetError()
 		}
 		want := min(cfg.MaxMessagesPerPull, cfg.MaxBundleMessages-n)
-		var room reservation
-		if fn.leases != nil {
-			room, _ = fn.leases.reserve(want, cfg.flowLimits())
-			if room.messages == 0 && n == 0 {
-				room = fn.leases.awaitRoom(ctx, want, cfg.flowLimits(), cfg.PollInterval)
-			}
-			if room.messages == 0 {
-				atCap = n == 0
-				break
-			}
-			want = room.messages
+		room, _ := leases.reserve(want, cfg.flowLimits())
+		if room.messages == 0 && n == 0 {
+			room = leases.awaitRoom(ctx, want, cfg.flowLimits(), cfg.PollInterval)
 		}
+		if room.messages == 0 {
+			atCap = n == 0
+			break
+		}
+		want = room.messages
 		msgs, err := fn.pull(ctx, sub, want)
-		if fn.leases != nil && len(msgs) == 0 {
-			fn.leases.unreserve(room)
+		if len(msgs) == 0 {
+			leases.unreserve(room)
 		}
 		if err != nil {
 			var transient *transientError
@@ -283,9 +275,7 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 			fn.empty.Inc(ctx, 1)
 			break
 		}
-		if fn.leases != nil {
-			fn.leases.lease(ctx, r, ackIDs(msgs), messageSizes(msgs), time.Now(), room)
-		}
+		leases.lease(ctx, r, ackIDs(msgs), messageSizes(msgs), time.Now(), room)
 		batches = append(batches, fn.emitAll(msgs, emit))
 		n += len(msgs)
 		fn.read.Inc(ctx, int64(len(msgs)))
@@ -295,10 +285,8 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 		}
 	}
 	now := time.Now()
-	if fn.leases != nil {
-		held, _ := fn.leases.outstanding()
-		fn.outstanding.Update(ctx, int64(held))
-	}
+	held, _ := leases.outstanding()
+	fn.outstanding.Update(ctx, int64(held))
 	if atCap {
 		// Not idle: the job holds all it may, and is writing it out.
 		fn.atCap.Inc(ctx, 1)
@@ -313,13 +301,10 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 			"messages", n, "took", time.Since(start).String())
 		return sdf.ResumeProcessingIn(flowResumeDelay), batches, nil
 	}
-	// With AckDeferred, an acknowledgement is activity too: the job is
-	// still writing what it read, and its aggregations may still have
-	// early firings pending for it.
-	lastActive := r.lastActivity()
-	if fn.leases != nil {
-		lastActive = later(lastActive, fn.leases.lastAcked())
-	}
+	// An acknowledgement is activity too: the job is still writing what it
+	// read, and its aggregations may still have early firings pending for
+	// it.
+	lastActive := later(r.lastActivity(), leases.lastAcked())
 	if !rt.TryClaim(idleClaim{At: now, LastActive: lastActive, StopAfter: cfg.StopAfterIdle}) {
 		if err := rt.GetError(); err != nil {
 			return nil, batches, err
@@ -335,16 +320,9 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 	return sdf.ResumeProcessingIn(cfg.PollInterval), batches, nil
 }
 
-// withTracker runs f on the shard tracker under the tracker's lock.
-func withTracker(rt *sdf.LockRTracker, f func(*shardTracker)) {
-	rt.Mu.Lock()
-	defer rt.Mu.Unlock()
-	f(rt.Rt.(*shardTracker))
-}
-
 // emitAll holds the messages of one pull (before emitting them, so that a
-// failure while emitting nacks them), emits them as Records and returns
-// the batch's id.
+// failure while emitting nacks them), emits them as Records with their
+// ack ids and returns the batch's id.
 func (fn *readFn) emitAll(msgs []*pubsubpb.ReceivedMessage, emit func(beam.EventTime, schemas.Record)) uint64 {
 	ids := make([]string, len(msgs))
 	stamps := make([]time.Time, len(msgs))
@@ -360,9 +338,7 @@ func (fn *readFn) emitAll(msgs []*pubsubpb.ReceivedMessage, emit func(beam.Event
 	id := fn.r.hold(ids, oldest, time.Now())
 	for i, m := range msgs {
 		rec := toRecord(m.GetMessage())
-		if fn.Cfg.AckMode == AckDeferred {
-			rec.AckID = ids[i]
-		}
+		rec.AckID = ids[i]
 		emit(mtime.FromTime(stamps[i]), rec)
 	}
 	return id
@@ -430,9 +406,9 @@ func ackIDs(msgs []*pubsubpb.ReceivedMessage) []string {
 
 // abandon gives back everything the reader holds in this worker: a bundle
 // is failing (its messages should come back at once), or was cancelled
-// because the job or the worker is stopping. That includes what other
-// shards' committed parts read and have not acked yet: a nack can cause a
-// redelivery, never a loss, and failures are rare.
+// because the job or the worker is stopping. That includes what the other
+// shards' parts running now read: a nack can cause a redelivery, never a
+// loss, and failures are rare.
 func (fn *readFn) abandon(ctx context.Context) {
 	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rpcTimeout)
 	defer cancel()

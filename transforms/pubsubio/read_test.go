@@ -120,41 +120,44 @@ func checkAckedOnce(t *testing.T, f *fixture, deliveries int) {
 	}
 }
 
-func TestReadsEveryMessageOnceAndAcksAfterCommit(t *testing.T) {
-	for _, mode := range []pubsubio.AckMode{pubsubio.AckOnCommit, pubsubio.AckAfterOutput} {
-		t.Run(mode.String(), func(t *testing.T) {
-			f := newFixture(t, 10*time.Second)
-			ids := f.publish(t, testMessages(300))
+// readAndAck reads with cfg and acknowledges every Record as soon as it
+// is read (a job does once what the message must become is durable).
+func readAndAck(s beam.Scope, cfg pubsubio.Config) beam.PCollection {
+	recs := pubsubio.Read(s, cfg)
+	pubsubio.Ack(s, cfg, beam.ParDo(s, ackID, recs))
+	return recs
+}
 
-			var want []string
-			for _, m := range f.messages() {
-				pt := m.PublishTime.UnixMicro()
-				want = append(want, describeRecord(schemas.Record{Data: m.Data, Attributes: m.Attributes, MessageID: m.ID, PublishTime: pt, IngestTime: pt}))
-			}
-			if len(want) != len(ids) {
-				t.Fatalf("pstest holds %d messages, published %d", len(want), len(ids))
-			}
+func TestReadsEveryMessageOnceAndThePipelineAcksIt(t *testing.T) {
+	f := newFixture(t, 10*time.Second)
+	ids := f.publish(t, testMessages(300))
 
-			p, s := beam.NewPipelineWithRoot()
-			recs := pubsubio.Read(s, pubsubio.Config{
-				Subscription:       f.sub,
-				StopAfterIdle:      2 * time.Second,
-				MaxMessagesPerPull: 50,
-				MaxBundleMessages:  100, // several parts, several bundles
-				AckMode:            mode,
-			})
-			passert.Equals(s, beam.ParDo(s, describeRecord, recs), beam.CreateList(s, want))
+	var want []string
+	for _, m := range f.messages() {
+		pt := m.PublishTime.UnixMicro()
+		want = append(want, describeRecord(schemas.Record{Data: m.Data, Attributes: m.Attributes, MessageID: m.ID, PublishTime: pt, IngestTime: pt}))
+	}
+	if len(want) != len(ids) {
+		t.Fatalf("pstest holds %d messages, published %d", len(want), len(ids))
+	}
 
-			pr, err := ptest.RunWithMetrics(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkAckedOnce(t, f, 1)
-			got := counters(pr)
-			if got["pubsub_messages_read"] != int64(len(ids)) || got["pubsub_acks"] != int64(len(ids)) {
-				t.Errorf("counters %v; want %d messages read and acked", got, len(ids))
-			}
-		})
+	p, s := beam.NewPipelineWithRoot()
+	recs := readAndAck(s, pubsubio.Config{
+		Subscription:       f.sub,
+		StopAfterIdle:      2 * time.Second,
+		MaxMessagesPerPull: 50,
+		MaxBundleMessages:  100, // several parts, several bundles
+	})
+	passert.Equals(s, beam.ParDo(s, describeRecord, recs), beam.CreateList(s, want))
+
+	pr, err := ptest.RunWithMetrics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAckedOnce(t, f, 1)
+	got := counters(pr)
+	if got["pubsub_messages_read"] != int64(len(ids)) || got["pubsub_acks"] != int64(len(ids)) {
+		t.Errorf("counters %v; want %d messages read and acked", got, len(ids))
 	}
 }
 
@@ -207,7 +210,7 @@ func TestShardsShareTheLoadWithoutDuplicates(t *testing.T) {
 	ids := f.publish(t, testMessages(n))
 
 	p, s := beam.NewPipelineWithRoot()
-	recs := pubsubio.Read(s, pubsubio.Config{
+	recs := readAndAck(s, pubsubio.Config{
 		Subscription:       f.sub,
 		Shards:             shards,
 		MaxMessagesPerPull: 100,
@@ -253,7 +256,7 @@ func TestFailedBundleIsNotAckedAndTheNextRunReadsIt(t *testing.T) {
 	// published later. Prism does not retry a failed bundle: the job fails.
 	f.publish(t, msgs[:before])
 	p, s := beam.NewPipelineWithRoot()
-	beam.ParDo0(s, &failOnFn{Marker: marker}, pubsubio.Read(s, cfg))
+	beam.ParDo0(s, &failOnFn{Marker: marker}, readAndAck(s, cfg))
 	done := make(chan error, 1)
 	go func() {
 		_, err := run(context.Background(), p)
@@ -275,6 +278,8 @@ func TestFailedBundleIsNotAckedAndTheNextRunReadsIt(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("run 1 did not fail within 15s")
 	}
+	// The job gives back what its pipeline still leased when it ended.
+	pubsubio.ReleaseLeases(context.Background(), f.sub)
 	var left []string
 	for _, m := range f.messages() {
 		switch {
@@ -290,7 +295,7 @@ func TestFailedBundleIsNotAckedAndTheNextRunReadsIt(t *testing.T) {
 	// once: run 1 gave it back when it failed.
 	cfg.StopAfterIdle, cfg.Shards = 2*time.Second, 4
 	p, s = beam.NewPipelineWithRoot()
-	passert.Equals(s, beam.ParDo(s, messageID, pubsubio.Read(s, cfg)), beam.CreateList(s, left))
+	passert.Equals(s, beam.ParDo(s, messageID, readAndAck(s, cfg)), beam.CreateList(s, left))
 	start := time.Now()
 	if err := ptest.Run(p); err != nil {
 		t.Fatalf("run 2: %v", err)
@@ -308,7 +313,7 @@ func TestRunsUntilStoppedWithoutStopAfterIdle(t *testing.T) {
 	f.publish(t, testMessages(n))
 
 	p, s := beam.NewPipelineWithRoot()
-	pubsubio.Read(s, pubsubio.Config{Subscription: f.sub, Shards: 1, PollInterval: 200 * time.Millisecond})
+	readAndAck(s, pubsubio.Config{Subscription: f.sub, Shards: 1, PollInterval: 200 * time.Millisecond})
 	done := make(chan error, 1)
 	go func() {
 		_, err := run(context.Background(), p)
@@ -365,10 +370,14 @@ func TestWatermarkAdvancesWhileIdle(t *testing.T) {
 
 	// One-second windows fire once the watermark passes their end. At the
 	// end of the job it goes to the end of time; before, only the idle
-	// watermark (now − lag) can move it there.
+	// watermark (now − lag) can move it there. One shard: an idle shard's
+	// estimate can pass messages another shard has emitted in a bundle
+	// Prism has not committed yet, which then arrive late (see the
+	// reader's held batches).
 	p, s := beam.NewPipelineWithRoot()
 	recs := pubsubio.Read(s, pubsubio.Config{
 		Subscription:     f.sub,
+		Shards:           1,
 		PollInterval:     200 * time.Millisecond,
 		IdleWatermarkLag: 500 * time.Millisecond,
 		StopAfterIdle:    5 * time.Second,

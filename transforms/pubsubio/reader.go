@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -16,19 +14,10 @@ import (
 	"github.com/googleapis/gax-go/v2"
 )
 
-// Lease timings. Pub/Sub's shortest ack deadline is 10s: a message held
-// longer than half of it is extended, and kept extended while the reader is
-// alive, until it is acked or maxHold has passed since it was read. Then
-// the reader lets it go, and Pub/Sub redelivers it once its deadline ends.
-// A reader is alive while one of its shards runs, or ran within
-// aliveWithin; when it dies (the job failed or was cancelled) it nacks
-// what it holds, so that the next job gets it at once.
+// Request limits and timings of the acks, nacks and lease renewals.
 const (
-	firstExtension = 5 * time.Second
-	leaseExtension = 60 * time.Second
-	leaseTick      = time.Second
-	maxHold        = 5 * time.Minute
-	minAliveWithin = 10 * time.Second
+	// leaseTick is how often the leaseBook looks for leases to renew.
+	leaseTick = time.Second
 	// ackIDsPerRequest keeps Acknowledge requests well under the 512 KiB
 	// request limit (as the Go and Java clients do).
 	ackIDsPerRequest = 1000
@@ -54,99 +43,38 @@ func ackBackoff() gax.Backoff {
 	return gax.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2}
 }
 
-// reader is the state one Read shares among all its DoFn instances, shards
-// and bundles in one worker process: the Pub/Sub client, and the batches
-// of messages read and not yet acknowledged ("held"). The Go SDK harness
-// never tears DoFns down, so nothing here is closed; the lease keeper stops
-// when nothing is held.
+// reader is the state one Read (or Ack) shares among all its DoFn
+// instances, shards and bundles in one worker process: the Pub/Sub client,
+// and the batches of messages that the shards' running parts have pulled
+// and not yet emitted in full ("held"). The leaseBook of the subscription
+// keeps the readers (leaseBook.readerFor) and the messages' leases. The Go
+// SDK harness never tears DoFns down, so nothing here is closed.
 //
 // What is held gives the watermark its floor across the shards of the
 // worker (see estimateWatermark) — Prism keeps one watermark estimate per
-// stage, the last bundle's, not the minimum over shards.
+// stage, the last bundle's, not the minimum over shards — and is what a
+// failing part gives back at once (nackAll).
 type reader struct {
-	cfg Config
+	cfg  Config
+	book *leaseBook // the book that keeps the reader; nil in some tests
 
 	clientMu sync.Mutex
 	client   *pubsub.Client
 
-	// Timings, variables for the tests.
-	firstExtension, leaseExtension, leaseTick, aliveWithin time.Duration
-
 	mu         sync.Mutex
-	held       map[uint64]*heldBatch // by batch id
-	lastActive time.Time             // when a shard last read a message
-	unreported ackCounts             // acks the counters have not counted
-	keeping    bool                  // the lease keeper runs
-	calls      int                   // shard parts running now
-	lastCall   time.Time             // when a shard part last started or ended
+	held       map[uint64]heldBatch // by batch id
+	batch      uint64               // the last batch id given
+	lastActive time.Time            // when a shard last read a message
 }
 
-// ackCounts counts acks made outside a bundle (in finalization), which the
-// reader's next call adds to its counters.
-type ackCounts struct {
-	acks, finalized int64
-}
-
-// heldBatch is the messages of one Pull, read and not yet acknowledged.
+// heldBatch is the messages of one Pull, held while its part runs.
 type heldBatch struct {
-	ackIDs   []string
-	oldest   time.Time // the oldest element timestamp among them
-	extendAt time.Time
-	expires  time.Time
-}
-
-var readers = struct {
-	sync.Mutex
-	m map[string]*reader
-}{m: map[string]*reader{}}
-
-// readerFor returns the worker's state of the Read with the given id.
-func readerFor(id string, cfg Config) *reader {
-	r, created := sharedReader(id, cfg)
-	if created {
-		slog.Info("pubsub reader starting", "subscription", cfg.Subscription, "shards", cfg.Shards,
-			"ack_mode", cfg.AckMode.String(), "stop_after_idle", cfg.StopAfterIdle.String())
-	}
-	return r
-}
-
-// sharedReader returns the worker's reader with the given id, creating it
-// if it is the first to ask.
-func sharedReader(id string, cfg Config) (r *reader, created bool) {
-	readers.Lock()
-	defer readers.Unlock()
-	if r, ok := readers.m[id]; ok {
-		return r, false
-	}
-	r = newReader(cfg)
-	readers.m[id] = r
-	return r, true
+	ackIDs []string
+	oldest time.Time // the oldest element timestamp among them
 }
 
 func newReader(cfg Config) *reader {
-	return &reader{
-		cfg:            cfg,
-		firstExtension: firstExtension,
-		leaseExtension: leaseExtension,
-		leaseTick:      leaseTick,
-		aliveWithin:    max(minAliveWithin, 3*(cfg.PollInterval+cfg.PullTimeout+cfg.MaxBundleDuration)),
-		held:           map[uint64]*heldBatch{},
-	}
-}
-
-// begin and end bracket a part of a shard: the reader is alive.
-func (r *reader) begin() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	r.lastCall = time.Now()
-}
-
-func (r *reader) end() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls--
-	r.lastCall = time.Now()
+	return &reader{cfg: cfg, held: map[uint64]heldBatch{}}
 }
 
 // subscriber returns the low-level subscriber client (unary Pull,
@@ -166,36 +94,15 @@ func (r *reader) subscriber() (*vkit.SubscriptionAdminClient, error) {
 	return r.client.SubscriptionAdminClient, nil
 }
 
-// hold records a batch just read and returns its id. Ids are random, so
-// that a batch id carried in a restriction to another worker names
-// nothing there (that worker acknowledges nothing; the batch is left to be
-// redelivered) rather than some other batch.
+// hold records a batch just read, until its part releases it, and returns
+// its id.
 func (r *reader) hold(ackIDs []string, oldest, now time.Time) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	id := rand.Uint64()
-	for _, taken := r.held[id]; taken || id == 0; _, taken = r.held[id] {
-		id = rand.Uint64()
-	}
-	b := &heldBatch{
-		ackIDs:   ackIDs,
-		oldest:   oldest,
-		extendAt: now.Add(r.firstExtension),
-		expires:  now.Add(maxHold),
-	}
-	if r.cfg.AckMode == AckDeferred {
-		// Extended to AckExtension right after its Pull, and held only
-		// while its part runs: the keeper's shorter extension would cut
-		// that deadline short.
-		b.extendAt = b.expires
-	}
-	r.held[id] = b
+	r.batch++
+	r.held[r.batch] = heldBatch{ackIDs: ackIDs, oldest: oldest}
 	r.lastActive = now
-	if !r.keeping {
-		r.keeping = true
-		go r.keepLeases()
-	}
-	return id
+	return r.batch
 }
 
 // oldestHeld returns the oldest timestamp of the messages held, or the
@@ -219,33 +126,14 @@ func (r *reader) lastActivity() time.Time {
 	return r.lastActive
 }
 
-// takeAcked returns the acks noted since the last call.
-func (r *reader) takeAcked() ackCounts {
+// release stops holding the batches: their part has emitted them. Batches
+// no longer held (given back by nackAll) are skipped.
+func (r *reader) release(batches []uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := r.unreported
-	r.unreported = ackCounts{}
-	return n
-}
-
-// release stops holding the batches and returns their ack ids. Batches
-// no longer held (acked, released or expired) are skipped.
-func (r *reader) release(batches []uint64) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var ids []string
 	for _, b := range batches {
-		if h, ok := r.held[b]; ok {
-			ids = append(ids, h.ackIDs...)
-			delete(r.held, b)
-		}
+		delete(r.held, b)
 	}
-	return ids
-}
-
-// ack acknowledges the batches and returns how many messages it acked.
-func (r *reader) ack(ctx context.Context, batches []uint64) (int, error) {
-	return r.acknowledge(ctx, r.release(batches))
 }
 
 // acknowledge acknowledges the ack ids in requests of at most
@@ -290,16 +178,8 @@ func (r *reader) acknowledgeChunk(ctx context.Context, sub *vkit.SubscriptionAdm
 	}
 }
 
-// noteFinalized records acks made by a finalization callback.
-func (r *reader) noteFinalized(n int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.unreported.acks += int64(n)
-	r.unreported.finalized += int64(n)
-}
-
 // nackAll gives everything held back to Pub/Sub for redelivery now, and
-// stops keeping its leases if a leaseBook keeps them.
+// has the leaseBook stop keeping its leases.
 func (r *reader) nackAll(ctx context.Context) error {
 	r.mu.Lock()
 	var ids []string
@@ -311,8 +191,8 @@ func (r *reader) nackAll(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if b := existingLeaseBook(r.cfg.Subscription); b != nil {
-		b.forget(ids)
+	if r.book != nil {
+		r.book.forget(ids)
 	}
 	return r.modifyDeadline(ctx, ids, 0)
 }
@@ -368,61 +248,4 @@ func chunkAckIDs(ids []string, subscriptionLen, maxIDs, maxBytes int) [][]string
 		chunks = append(chunks, ids[start:])
 	}
 	return chunks
-}
-
-// keepLeases extends the deadlines of held messages until they are acked
-// or nacked; lets them go after maxHold; and nacks them all once the
-// reader is dead. It returns when nothing is held.
-func (r *reader) keepLeases() {
-	tick := time.NewTicker(r.leaseTick)
-	defer tick.Stop()
-	for range tick.C {
-		now := time.Now()
-		var extend, giveBack []string
-		expired := 0
-		r.mu.Lock()
-		alive := r.calls > 0 || now.Sub(r.lastCall) < r.aliveWithin
-		for id, b := range r.held {
-			switch {
-			case !alive:
-				giveBack = append(giveBack, b.ackIDs...)
-				delete(r.held, id)
-			case now.After(b.expires):
-				expired += len(b.ackIDs)
-				delete(r.held, id)
-			case !now.Before(b.extendAt):
-				extend = append(extend, b.ackIDs...)
-				b.extendAt = now.Add(r.leaseExtension / 2)
-			}
-		}
-		done := len(r.held) == 0
-		if done {
-			r.keeping = false
-		}
-		r.mu.Unlock()
-
-		ctx := context.Background()
-		if expired > 0 {
-			// The bundle failed after the read, or its commit never showed:
-			// Pub/Sub redelivers the messages when their deadline ends.
-			slog.Warn("pubsub messages held too long; leaving them to be redelivered",
-				"subscription", r.cfg.Subscription, "messages", expired, "max_hold", maxHold.String())
-		}
-		if len(giveBack) > 0 {
-			slog.Info("pubsub reader stopped; giving back what it held", "subscription", r.cfg.Subscription, "messages", len(giveBack))
-			if err := r.modifyDeadline(ctx, giveBack, 0); err != nil {
-				slog.Warn("pubsub nack failed; the messages come back when their deadline ends",
-					"subscription", r.cfg.Subscription, "messages", len(giveBack), "error", err)
-			}
-		}
-		if len(extend) > 0 {
-			if err := r.modifyDeadline(ctx, extend, r.leaseExtension); err != nil {
-				slog.Warn("pubsub ack deadline extension failed; the messages may be redelivered",
-					"subscription", r.cfg.Subscription, "messages", len(extend), "error", err)
-			}
-		}
-		if done {
-			return
-		}
-	}
 }

@@ -46,7 +46,6 @@ func pulled(t *testing.T, n int) (*emulators.PubSub, *reader, []string) {
 		ids = append(ids, m.AckId)
 	}
 	r := newReader(Config{Subscription: sub}.withDefaults())
-	r.firstExtension, r.leaseTick, r.leaseExtension, r.aliveWithin = 200*time.Millisecond, 50*time.Millisecond, 30*time.Second, time.Second
 	return ps, r, ids
 }
 
@@ -71,66 +70,18 @@ func modacks(ps *emulators.PubSub) []int32 {
 	return out
 }
 
-func TestReaderLeases(t *testing.T) {
-	t.Run("extends what it holds while alive, then acks it once", func(t *testing.T) {
-		ps, r, ids := pulled(t, 3)
-		r.begin()
-		defer r.end()
-		b := r.hold(ids, time.Now(), time.Now())
-		waitFor(t, "extension", func() bool { return len(modacks(ps)) >= 3 })
-		for _, d := range modacks(ps) {
-			if d != 30 {
-				t.Errorf("extended to %ds, want 30s", d)
-			}
-		}
-		n, err := r.ack(context.Background(), []uint64{b, b})
-		if err != nil || n != 3 {
-			t.Fatalf("ack = %d, %v; want 3 acks", n, err)
-		}
-		if n, _ := r.ack(context.Background(), []uint64{b}); n != 0 {
-			t.Errorf("a second ack of the batch acked %d messages", n)
-		}
-		for _, m := range ps.Server.Messages() {
-			if m.Acks != 1 {
-				t.Errorf("message %s acked %d times", m.ID, m.Acks)
-			}
-		}
-		waitFor(t, "keeper stop", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return !r.keeping })
-	})
-
-	t.Run("gives back what it holds once it is dead", func(t *testing.T) {
-		ps, r, ids := pulled(t, 2)
-		r.begin()
-		r.hold(ids, time.Now(), time.Now())
-		r.end() // no shard part runs from here on
-		waitFor(t, "nack", func() bool {
-			for _, d := range modacks(ps) {
-				if d == 0 {
-					return true
-				}
-			}
-			return false
-		})
-		if !r.oldestHeld().IsZero() {
-			t.Error("still holding after the give-back")
-		}
-	})
-
-	t.Run("the oldest held timestamp floors the watermark", func(t *testing.T) {
+func TestReaderHolds(t *testing.T) {
+	t.Run("the oldest held timestamp floors the watermark until it is released", func(t *testing.T) {
 		_, r, ids := pulled(t, 2)
-		r.begin()
-		defer r.end()
 		old, young := time.Now().Add(-time.Hour), time.Now()
 		a := r.hold(ids[:1], young, time.Now())
 		b := r.hold(ids[1:], old, time.Now())
 		if got := r.oldestHeld(); !got.Equal(old) {
 			t.Errorf("oldestHeld = %v, want %v", got, old)
 		}
-		if _, err := r.ack(context.Background(), []uint64{b}); err != nil {
-			t.Fatal(err)
-		}
+		r.release([]uint64{b})
 		if got := r.oldestHeld(); !got.Equal(young) {
-			t.Errorf("oldestHeld after ack = %v, want %v", got, young)
+			t.Errorf("oldestHeld after release = %v, want %v", got, young)
 		}
 		if err := r.nackAll(context.Background()); err != nil {
 			t.Fatal(err)
@@ -141,5 +92,34 @@ func TestReaderLeases(t *testing.T) {
 		if ok || !r.oldestHeld().IsZero() {
 			t.Error("nackAll left a batch held")
 		}
+	})
+
+	t.Run("a failing part gives back at once what it holds, and its leases are no longer renewed", func(t *testing.T) {
+		ps, r, ids := pulled(t, 3)
+		r.cfg.AckDeadline, r.cfg.AckExtension = 10*time.Second, time.Minute
+		book := newLeaseBook(r.cfg.Subscription)
+		book.tick = 50 * time.Millisecond
+		r.book = book
+		book.lease(context.Background(), r, ids, make([]int64, len(ids)), time.Now(), reservation{})
+		r.hold(ids[:2], time.Now(), time.Now()) // the part running now
+		if err := r.nackAll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := book.leased(); got != 1 {
+			t.Errorf("%d messages leased after the give-back, want the 1 no part holds", got)
+		}
+		nacks := 0
+		for _, d := range modacks(ps) {
+			if d == 0 {
+				nacks++
+			}
+		}
+		if nacks != 2 {
+			t.Errorf("%d messages nacked, want the 2 held", nacks)
+		}
+		if n := redelivered(t, r); n != 2 {
+			t.Errorf("%d messages delivered again at once, want 2", n)
+		}
+		book.release(context.Background())
 	})
 }

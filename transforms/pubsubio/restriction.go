@@ -22,12 +22,6 @@ type shardRestriction struct {
 	// Ended marks a shard with nothing left to do: it stopped after being
 	// idle, or the runner truncated it to drain the pipeline.
 	Ended bool
-	// Pending are the batches (see reader) read by the part of the shard
-	// that checkpointed into this restriction. A runner schedules a
-	// residual only once the bundle that made it has been committed, so
-	// the shard acknowledges them when it resumes — unless bundle
-	// finalization has already done it.
-	Pending []uint64
 }
 
 // Claims the reading DoFn makes on its shard, in processing time.
@@ -59,18 +53,6 @@ type shardTracker struct {
 
 func newShardTracker(rest shardRestriction) *shardTracker {
 	return &shardTracker{rest: rest}
-}
-
-// addPending records batches to acknowledge when the shard resumes.
-func (t *shardTracker) addPending(batches []uint64) {
-	t.rest.Pending = append(t.rest.Pending, batches...)
-}
-
-// takePending returns the batches to acknowledge, and forgets them.
-func (t *shardTracker) takePending() []uint64 {
-	p := t.rest.Pending
-	t.rest.Pending = nil
-	return p
 }
 
 // TryClaim applies one of the claims above.

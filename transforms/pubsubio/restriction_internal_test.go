@@ -19,12 +19,11 @@ func TestShardTracker(t *testing.T) {
 			t.Fatal("first pull claim failed")
 		}
 		tr.TryClaim(idleAt(0))
-		tr.addPending([]uint64{7, 9})
 		p, r, err := tr.TrySplit(0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantR := shardRestriction{Index: 2, IdleSince: t0.UnixMilli(), Pending: []uint64{7, 9}}
+		wantR := shardRestriction{Index: 2, IdleSince: t0.UnixMilli()}
 		if !reflect.DeepEqual(r, wantR) {
 			t.Errorf("residual = %+v, want %+v", r, wantR)
 		}
@@ -102,15 +101,9 @@ func TestShardTracker(t *testing.T) {
 	})
 
 	t.Run("a truncated shard claims nothing", func(t *testing.T) {
-		tr := newShardTracker(shardRestriction{Ended: true, Pending: []uint64{3}})
+		tr := newShardTracker(shardRestriction{Ended: true})
 		if tr.TryClaim(pullClaim{}) || !tr.IsDone() {
 			t.Error("a truncated shard still claims")
-		}
-		if got := tr.takePending(); !reflect.DeepEqual(got, []uint64{3}) {
-			t.Errorf("takePending = %v, want [3]", got)
-		}
-		if got := tr.takePending(); got != nil {
-			t.Errorf("second takePending = %v, want nothing", got)
 		}
 	})
 

@@ -62,9 +62,9 @@ var _ sdf.WatermarkEstimator = (*watermarkEstimator)(nil)
 
 // estimateWatermark is the watermark of a shard after a read:
 //
-//   - the oldest timestamp among the messages the reader holds
-//     unacknowledged (this read's, and in this worker other bundles' not
-//     yet finalized), as the backlog is delivered roughly oldest first;
+//   - the oldest timestamp among the messages the reader holds (this
+//     part's, and in this worker those of the other shards' parts running
+//     now), as the backlog is delivered roughly oldest first;
 //   - when there are none (the subscription is idle), now minus lag;
 //   - never above now minus lag, so that a message stamped in the future
 //     cannot carry the watermark past the present.

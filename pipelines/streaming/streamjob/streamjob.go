@@ -36,7 +36,6 @@ func (c Config) read() pubsubio.Config {
 		EventTimeAttribute: c.TimestampAttribute,
 		StopAfterIdle:      c.StopAfterIdle,
 		MaxWatermarkSpeed:  c.watermarkSpeed(),
-		AckMode:            pubsubio.AckModeFor(c.Runner),
 		AckDeadline:        c.AckDeadline,
 		AckExtension:       c.AckExtension,
 
@@ -115,7 +114,7 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 	dead := beam.Flatten(s.Scope("CollectDeadLetters"), decodeDead, eventsDead, metricsDead, sessionsDead)
 	deadWritten, _ := bqsink.Stream(s.Scope("WriteDeadLetters"), sink, schemas.MustLookupTable(schemas.TableDeadLetter), dead)
 	// 9. Acknowledge each message once it is archived and settled.
-	if read.AckMode == pubsubio.AckDeferred {
+	if pubsubio.NeedsAck(cfg.Runner) {
 		acks := ackIDs(s.Scope("AckDurable"), archived, []beam.PCollection{eventsWritten, deadWritten}, dropped)
 		pubsubio.Ack(s.Scope("AckMessages"), read, acks)
 	}
