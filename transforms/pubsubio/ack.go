@@ -6,6 +6,8 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 func init() {
@@ -53,8 +55,8 @@ func (fn *ackFn) Setup() {
 		slog.Info("pubsub acker starting", "subscription", fn.Cfg.Subscription)
 	}
 	fn.r = r
-	fn.acks = beam.NewCounter("railyard", counterAcks)
-	fn.failures = beam.NewCounter("railyard", counterAckFailures)
+	fn.acks = beam.NewCounter(metricnames.Namespace, metricnames.PubsubAcks)
+	fn.failures = beam.NewCounter(metricnames.Namespace, metricnames.PubsubAckFailures)
 }
 
 func (fn *ackFn) StartBundle() {

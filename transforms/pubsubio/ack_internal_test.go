@@ -16,6 +16,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // injected fails the first Fail calls of one pstest method with Code
@@ -186,7 +188,7 @@ func TestAckNeverFailsTheBundle(t *testing.T) {
 	for _, c := range pr.Metrics().AllMetrics().Counters() {
 		got[c.Name()] += c.Result()
 	}
-	if got[counterAckFailures] != 5 || got[counterAcks] != 0 {
+	if got[metricnames.PubsubAckFailures] != 5 || got[metricnames.PubsubAcks] != 0 {
 		t.Errorf("counters %v; want 5 ack failures and no acks", got)
 	}
 	if got := ackedTimes(srv); got[0] != 5 {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // NativeReadURN is the URN of Dataflow's own Pub/Sub source, the one
@@ -102,7 +103,7 @@ type fromNativeFn struct {
 }
 
 func (fn *fromNativeFn) Setup() {
-	fn.read = beam.NewCounter("railyard", counterRead)
+	fn.read = beam.NewCounter(metricnames.Namespace, metricnames.PubsubMessagesRead)
 }
 
 func (fn *fromNativeFn) ProcessElement(ctx context.Context, et beam.EventTime, raw []byte, emit func(beam.EventTime, schemas.Record)) error {

@@ -23,27 +23,7 @@ import (
 	vkit "cloud.google.com/go/pubsub/v2/apiv1"
 
 	"github.com/railyard/railyard/schemas"
-)
-
-// Counter names, in the "railyard" namespace. Each shard also counts what
-// it reads in pubsub_messages_read_shard_NN.
-const (
-	counterRead = "pubsub_messages_read"
-	// counterAcks counts the messages Ack acknowledged.
-	counterAcks = "pubsub_acks"
-	// counterAckFailures counts the messages Ack failed to acknowledge.
-	counterAckFailures = "pubsub_ack_failures"
-	counterPullsEmpty  = "pubsub_pulls_empty"
-	counterPullErrors  = "pubsub_pull_errors"
-	counterShardRead   = "pubsub_messages_read_shard_%02d"
-	// counterAtCap counts the parts of a shard that found the process at
-	// its flow-control cap (MaxOutstandingMessages or MaxOutstandingBytes)
-	// and waited in vain for room: the job holds all it may and is
-	// writing it out. counterOutstanding is a distribution of the messages
-	// the process holds (pulled, not yet acknowledged) at the end of each
-	// part.
-	counterAtCap       = "pubsub_flow_control_waits"
-	counterOutstanding = "pubsub_outstanding_messages"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 // extendTimeout bounds the first lease of a pull's messages: the
@@ -141,11 +121,11 @@ func (fn *readFn) Setup() {
 			"stop_after_idle", fn.Cfg.StopAfterIdle.String())
 	}
 	fn.r = r
-	fn.read = beam.NewCounter("railyard", counterRead)
-	fn.empty = beam.NewCounter("railyard", counterPullsEmpty)
-	fn.errs = beam.NewCounter("railyard", counterPullErrors)
-	fn.atCap = beam.NewCounter("railyard", counterAtCap)
-	fn.outstanding = beam.NewDistribution("railyard", counterOutstanding)
+	fn.read = beam.NewCounter(metricnames.Namespace, metricnames.PubsubMessagesRead)
+	fn.empty = beam.NewCounter(metricnames.Namespace, metricnames.PubsubPullsEmpty)
+	fn.errs = beam.NewCounter(metricnames.Namespace, metricnames.PubsubPullErrors)
+	fn.atCap = beam.NewCounter(metricnames.Namespace, metricnames.PubsubFlowControlWaits)
+	fn.outstanding = beam.NewDistribution(metricnames.Namespace, metricnames.PubsubOutstandingMessages)
 }
 
 func (fn *readFn) CreateInitialRestriction(shard int) shardRestriction {
@@ -233,7 +213,7 @@ func (fn *readFn) process(ctx context.Context, we *watermarkEstimator, rt *sdf.L
 	if err != nil {
 		return nil, nil, err
 	}
-	shardRead := beam.NewCounter("railyard", fmt.Sprintf(counterShardRead, shard))
+	shardRead := beam.NewCounter(metricnames.Namespace, metricnames.PubsubShardRead(shard))
 	start := time.Now()
 	var batches []uint64
 	n := 0
