@@ -22,7 +22,7 @@ func ExampleGenerate() {
 	// Output:
 	// stream: 3286 records = 3000 events + 150 duplicates + 136 dead letters
 	// lake:   3377 records = 3079 events + 150 duplicates + 148 dead letters
-	// sessions: 518
+	// sessions: 525
 }
 
 func ExampleSynthetic() {

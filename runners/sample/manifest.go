@@ -311,8 +311,9 @@ func comparePtr(a, b *string) int {
 // Sessions computes the sessions of winners with a user id, as Beam's
 // session windows do with the given gap: an event within gap of the
 // session's last event joins it (a gap of exactly gap starts a new
-// session; the sample has no gap near the boundary). Rows are sorted by
-// user and start.
+// session; the sample has no gap near the boundary), and ending at
+// midnight UTC, as Railyard's sessions do. Rows are sorted by user and
+// start.
 func Sessions(winners []Winner, gap time.Duration) []schemas.Session {
 	g := int64(gap / time.Microsecond)
 	byUser := map[string][]Winner{}
@@ -339,7 +340,7 @@ func Sessions(winners []Winner, gap time.Duration) []schemas.Session {
 			sources = map[string]bool{}
 		}
 		for _, w := range evs {
-			if cur == nil || w.EventTime >= cur.SessionEnd+g {
+			if cur == nil || w.EventTime >= cur.SessionEnd+g || utcDay(w.EventTime) != utcDay(cur.SessionEnd) {
 				flush()
 				cur = &schemas.Session{SessionStart: w.EventTime, UserID: u, GapSeconds: int64(gap / time.Second)}
 			}
@@ -350,4 +351,14 @@ func Sessions(winners []Winner, gap time.Duration) []schemas.Session {
 		flush()
 	}
 	return out
+}
+
+// utcDay is the UTC day of a time in microseconds, as a day number.
+func utcDay(micros int64) int64 {
+	const day = int64(24 * time.Hour / time.Microsecond)
+	d := micros / day
+	if micros%day < 0 {
+		d--
+	}
+	return d
 }
