@@ -61,15 +61,3 @@ func TestReplaceDayStatementsAgree(t *testing.T) {
 		}
 	}
 }
-
-func TestReplaceDayScript(t *testing.T) {
-	day := time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)
-	got := replaceDayScript("`p.d.events_batch`", "`p.d.stage`", "event_time", day, []string{"event_id", "event_time"})
-	want := "BEGIN TRANSACTION;\n" +
-		"DELETE FROM `p.d.events_batch` WHERE `event_time` >= TIMESTAMP '2024-02-29 00:00:00+00' AND `event_time` < TIMESTAMP '2024-03-01 00:00:00+00';\n" +
-		"INSERT INTO `p.d.events_batch` (`event_id`, `event_time`) SELECT `event_id`, `event_time` FROM `p.d.stage`;\n" +
-		"COMMIT TRANSACTION;"
-	if got != want {
-		t.Errorf("replaceDayScript =\n%s\nwant\n%s", got, want)
-	}
-}

@@ -165,16 +165,30 @@ func TestFileOf(t *testing.T) {
 	}
 }
 
+// TestReplaceDaySQL pins the two statements that replace a day: the
+// MERGE BigQuery gets and the script the emulator gets.
 func TestReplaceDaySQL(t *testing.T) {
 	day := time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)
-	got := replaceDaySQL("`p.d.events_batch`", "`p.d.stage`", "event_time", day, []string{"event_id", "event_time"})
-	want := "MERGE `p.d.events_batch` T\n" +
-		"USING `p.d.stage` S\n" +
-		"ON FALSE\n" +
-		"WHEN NOT MATCHED BY SOURCE AND T.`event_time` >= TIMESTAMP '2024-02-29 00:00:00+00' AND T.`event_time` < TIMESTAMP '2024-03-01 00:00:00+00' THEN DELETE\n" +
-		"WHEN NOT MATCHED THEN INSERT (`event_id`, `event_time`) VALUES (S.`event_id`, S.`event_time`)"
-	if got != want {
-		t.Errorf("replaceDaySQL =\n%s\nwant\n%s", got, want)
+	cols := []string{"event_id", "event_time"}
+	tests := []struct {
+		name string
+		sql  func(target, staging, partitionCol string, day time.Time, cols []string) string
+		want string
+	}{
+		{"replaceDaySQL", replaceDaySQL, "MERGE `p.d.events_batch` T\n" +
+			"USING `p.d.stage` S\n" +
+			"ON FALSE\n" +
+			"WHEN NOT MATCHED BY SOURCE AND T.`event_time` >= TIMESTAMP '2024-02-29 00:00:00+00' AND T.`event_time` < TIMESTAMP '2024-03-01 00:00:00+00' THEN DELETE\n" +
+			"WHEN NOT MATCHED THEN INSERT (`event_id`, `event_time`) VALUES (S.`event_id`, S.`event_time`)"},
+		{"replaceDayScript", replaceDayScript, "BEGIN TRANSACTION;\n" +
+			"DELETE FROM `p.d.events_batch` WHERE `event_time` >= TIMESTAMP '2024-02-29 00:00:00+00' AND `event_time` < TIMESTAMP '2024-03-01 00:00:00+00';\n" +
+			"INSERT INTO `p.d.events_batch` (`event_id`, `event_time`) SELECT `event_id`, `event_time` FROM `p.d.stage`;\n" +
+			"COMMIT TRANSACTION;"},
+	}
+	for _, tt := range tests {
+		if got := tt.sql("`p.d.events_batch`", "`p.d.stage`", "event_time", day, cols); got != tt.want {
+			t.Errorf("%s =\n%s\nwant\n%s", tt.name, got, tt.want)
+		}
 	}
 }
 
