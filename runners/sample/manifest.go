@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/transforms/sessions"
 )
 
 // Winner is a valid unique event in canonical form, as the generator
@@ -340,7 +341,7 @@ func Sessions(winners []Winner, gap time.Duration) []schemas.Session {
 			sources = map[string]bool{}
 		}
 		for _, w := range evs {
-			if cur == nil || w.EventTime >= cur.SessionEnd+g || utcDay(w.EventTime) != utcDay(cur.SessionEnd) {
+			if cur == nil || w.EventTime >= cur.SessionEnd+g || sessions.Day(w.EventTime) != sessions.Day(cur.SessionEnd) {
 				flush()
 				cur = &schemas.Session{SessionStart: w.EventTime, UserID: u, GapSeconds: int64(gap / time.Second)}
 			}
@@ -351,14 +352,4 @@ func Sessions(winners []Winner, gap time.Duration) []schemas.Session {
 		flush()
 	}
 	return out
-}
-
-// utcDay is the UTC day of a time in microseconds, as a day number.
-func utcDay(micros int64) int64 {
-	const day = int64(24 * time.Hour / time.Microsecond)
-	d := micros / day
-	if micros%day < 0 {
-		d--
-	}
-	return d
 }

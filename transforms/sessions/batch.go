@@ -144,7 +144,7 @@ func (*userSessionsFn) ExtractOutput(acc *userSpans) []userSession {
 // one session: no pause of the gap or more lies between them, and no
 // midnight (every span lies within one UTC day).
 func (fn *userSessionsFn) joins(a, b span) bool {
-	return b.Start/1000-a.End/1000 < fn.GapMillis && dayOf(a.End) == dayOf(b.Start)
+	return b.Start/1000-a.End/1000 < fn.GapMillis && Day(a.End) == Day(b.Start)
 }
 
 // insert adds sp to spans, sorted by start with no two joining, and

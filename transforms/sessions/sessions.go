@@ -167,9 +167,11 @@ type sessionInput struct {
 // midnight UTC.
 const dayMillis = int64(24 * time.Hour / time.Millisecond)
 
-// dayOf is the UTC day of an event time in microseconds, as a day number
-// since the Unix epoch, on Beam's millisecond timestamps.
-func dayOf(eventTimeMicros int64) int64 {
+// Day is the UTC day of an event time in microseconds, as a day number
+// since the Unix epoch, on Beam's millisecond timestamps: a session ends
+// where Day changes. Two event times are in one session only if their
+// Day is the same.
+func Day(eventTimeMicros int64) int64 {
 	return floorDiv(floorDiv(eventTimeMicros, 1000), dayMillis)
 }
 
@@ -190,7 +192,7 @@ func (*keyByUserFn) ProcessElement(ctx context.Context, ev schemas.Event, emit f
 		skippedNoUser.Inc(ctx, 1)
 		return
 	}
-	emit(userDayKey(*ev.UserID, dayOf(ev.EventTime)), sessionInput{EventTime: ev.EventTime, Source: ev.Source})
+	emit(userDayKey(*ev.UserID, Day(ev.EventTime)), sessionInput{EventTime: ev.EventTime, Source: ev.Source})
 }
 
 // userDayKey is the key a session window merges under: the day, a colon
