@@ -15,6 +15,16 @@ func tableRef(project, dataset, table string) string {
 
 func quoteIdent(name string) string { return "`" + name + "`" }
 
+// columnList is cols quoted and comma-separated, each after qualifier
+// ("S." for the source of a MERGE, "" for none).
+func columnList(cols []string, qualifier string) string {
+	quoted := make([]string, len(cols))
+	for i, c := range cols {
+		quoted[i] = qualifier + quoteIdent(c)
+	}
+	return strings.Join(quoted, ", ")
+}
+
 // timestampLiteral renders t as a GoogleSQL TIMESTAMP literal in UTC.
 func timestampLiteral(t time.Time) string {
 	return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05.999999") + "+00'"
@@ -32,12 +42,6 @@ func timestampLiteral(t time.Time) string {
 // BigQuery prunes the target to the day's partition with them, and the
 // emulator ignores query parameters inside MERGE.
 func replaceDaySQL(target, staging, partitionCol string, day time.Time, cols []string) string {
-	quoted := make([]string, len(cols))
-	values := make([]string, len(cols))
-	for i, c := range cols {
-		quoted[i] = quoteIdent(c)
-		values[i] = "S." + quoteIdent(c)
-	}
 	p := "T." + quoteIdent(partitionCol)
 	return fmt.Sprintf(`MERGE %s T
 USING %s S
@@ -46,7 +50,7 @@ WHEN NOT MATCHED BY SOURCE AND %s >= %s AND %s < %s THEN DELETE
 WHEN NOT MATCHED THEN INSERT (%s) VALUES (%s)`,
 		target, staging,
 		p, timestampLiteral(day), p, timestampLiteral(day.AddDate(0, 0, 1)),
-		strings.Join(quoted, ", "), strings.Join(values, ", "))
+		columnList(cols, ""), columnList(cols, "S."))
 }
 
 // replaceDayScript replaces one day of target with the rows of staging as
@@ -59,11 +63,7 @@ WHEN NOT MATCHED THEN INSERT (%s) VALUES (%s)`,
 // day is written again (the job fails, so the day is not recorded as
 // covered).
 func replaceDayScript(target, staging, partitionCol string, day time.Time, cols []string) string {
-	quoted := make([]string, len(cols))
-	for i, c := range cols {
-		quoted[i] = quoteIdent(c)
-	}
-	list := strings.Join(quoted, ", ")
+	list := columnList(cols, "")
 	p := quoteIdent(partitionCol)
 	return fmt.Sprintf(`BEGIN TRANSACTION;
 DELETE FROM %s WHERE %s >= %s AND %s < %s;
@@ -88,12 +88,6 @@ const fileOfSQL = `REGEXP_REPLACE(T.source_uri, r'#L[0-9]+$', '')`
 // no parameter inside MERGE, and a long --from/--to run reads more files
 // than a query's text may list.
 func replaceDeadLettersSQL(target, staging string, cols []string) string {
-	quoted := make([]string, len(cols))
-	values := make([]string, len(cols))
-	for i, c := range cols {
-		quoted[i] = quoteIdent(c)
-		values[i] = "S." + quoteIdent(c)
-	}
 	return fmt.Sprintf(`MERGE %s T
 USING %s S
 ON S.%s IS NOT NULL AND T.layer = 'batch' AND %s = S.%s
@@ -101,7 +95,7 @@ WHEN MATCHED THEN DELETE
 WHEN NOT MATCHED BY TARGET AND S.%s IS NULL THEN INSERT (%s) VALUES (%s)`,
 		target, staging,
 		quoteIdent(replaceFileColumn), fileOfSQL, quoteIdent(replaceFileColumn),
-		quoteIdent(replaceFileColumn), strings.Join(quoted, ", "), strings.Join(values, ", "))
+		quoteIdent(replaceFileColumn), columnList(cols, ""), columnList(cols, "S."))
 }
 
 // fileOf returns the lake file of a source URI: the URI without its final
