@@ -1,11 +1,35 @@
 package schemas
 
-import "regexp"
+import (
+	"regexp"
+	"time"
+)
 
 // DayLayout is the format of an event day (UTC): the lake's dt= folders,
 // the batch job's --from/--to, the days a batch run covers and the
 // BigQuery day partitions it replaces.
 const DayLayout = "2006-01-02"
+
+// DefaultSessionGap is the inactivity that closes a session when a job
+// sets no --session_gap.
+const DefaultSessionGap = 30 * time.Minute
+
+// SessionDay is the UTC day of an event time in microseconds, as a day
+// number since the Unix epoch, on Beam's millisecond timestamps: sessions
+// end at midnight UTC, so two event times are in one session only if their
+// SessionDay is the same. Both jobs and the sample's truth use it.
+func SessionDay(eventTimeMicros int64) int64 {
+	const dayMillis = int64(24 * time.Hour / time.Millisecond)
+	return floorDiv(floorDiv(eventTimeMicros, 1000), dayMillis)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
 
 var (
 	datasetPattern = regexp.MustCompile(`^[A-Za-z0-9_]+$`) // at most 1024 characters, checked apart: RE2 repeats stop at 1000

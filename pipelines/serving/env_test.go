@@ -14,7 +14,7 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 
-	"github.com/railyard/railyard/runners/emulators"
+	"github.com/railyard/railyard/internal/emulators"
 	"github.com/railyard/railyard/schemas"
 )
 

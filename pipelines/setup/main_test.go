@@ -7,7 +7,7 @@ import (
 
 	"cloud.google.com/go/bigquery"
 
-	"github.com/railyard/railyard/runners/emulators"
+	"github.com/railyard/railyard/internal/emulators"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/transforms/bqsink"
 )

@@ -41,7 +41,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
-	"github.com/railyard/railyard/runners/sample"
+	"github.com/railyard/railyard/internal/sample"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/schemas/metricnames"
 	"github.com/railyard/railyard/transforms/decode"

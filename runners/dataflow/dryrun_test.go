@@ -29,10 +29,10 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/railyard/railyard/internal/emulators"
 	"github.com/railyard/railyard/pipelines/batch/batchjob"
 	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/pipelines/streaming/streamjob"
-	"github.com/railyard/railyard/runners/emulators"
 	"github.com/railyard/railyard/transforms/pubsubio"
 )
 

@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/railyard/railyard/runners/emulators"
-	"github.com/railyard/railyard/runners/sample"
+	"github.com/railyard/railyard/internal/emulators"
+	"github.com/railyard/railyard/internal/sample"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/transforms/bqsink"
 )

@@ -11,8 +11,8 @@ import (
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/pubsub/v2"
 
-	"github.com/railyard/railyard/runners/emulators"
-	"github.com/railyard/railyard/runners/publish"
+	"github.com/railyard/railyard/internal/emulators"
+	"github.com/railyard/railyard/internal/publish"
 	"github.com/railyard/railyard/transforms/bqsink"
 )
 

@@ -8,9 +8,9 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/railyard/railyard/internal/publish"
+	"github.com/railyard/railyard/internal/sample"
 	"github.com/railyard/railyard/pipelines/streaming/streamjob"
-	"github.com/railyard/railyard/runners/publish"
-	"github.com/railyard/railyard/runners/sample"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/schemas/metricnames"
 )

@@ -23,7 +23,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
-	"github.com/railyard/railyard/runners/emulators"
+	"github.com/railyard/railyard/internal/emulators"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/schemas/metricnames"
 )

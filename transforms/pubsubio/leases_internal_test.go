@@ -7,7 +7,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
-	"github.com/railyard/railyard/runners/emulators"
+	"github.com/railyard/railyard/internal/emulators"
 )
 
 // leasing starts pstest with n messages pulled by r, and a lease book on

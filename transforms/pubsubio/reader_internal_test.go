@@ -9,7 +9,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
-	"github.com/railyard/railyard/runners/emulators"
+	"github.com/railyard/railyard/internal/emulators"
 )
 
 // pulled starts pstest, publishes n messages and pulls them: the reader

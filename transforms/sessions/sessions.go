@@ -36,7 +36,7 @@ import (
 )
 
 // DefaultGap is the session gap of a Config that sets none.
-const DefaultGap = 30 * time.Minute
+const DefaultGap = schemas.DefaultSessionGap
 
 // PaneMode says what a later pane of a session holds (see windowing.PaneMode).
 type PaneMode = windowing.PaneMode
@@ -163,25 +163,9 @@ type sessionInput struct {
 	Source    string
 }
 
-// dayMillis is the longest a session lasts: sessions end at every
-// midnight UTC.
-const dayMillis = int64(24 * time.Hour / time.Millisecond)
-
-// Day is the UTC day of an event time in microseconds, as a day number
-// since the Unix epoch, on Beam's millisecond timestamps: a session ends
-// where Day changes. Two event times are in one session only if their
-// Day is the same.
-func Day(eventTimeMicros int64) int64 {
-	return floorDiv(floorDiv(eventTimeMicros, 1000), dayMillis)
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
+// Day is the UTC day of an event time in microseconds (schemas.SessionDay):
+// a session ends where Day changes.
+func Day(eventTimeMicros int64) int64 { return schemas.SessionDay(eventTimeMicros) }
 
 // keyByUserFn keys events by user_id and UTC day (userDayKey), and
 // counts, and drops, those without a user_id.

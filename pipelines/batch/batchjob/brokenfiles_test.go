@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/railyard/railyard/internal/emulators"
 	"github.com/railyard/railyard/pipelines/config"
-	"github.com/railyard/railyard/runners/emulators"
 	"github.com/railyard/railyard/transforms/bqsink"
 )
 

@@ -12,8 +12,8 @@ import (
 
 	"cloud.google.com/go/bigquery"
 
+	"github.com/railyard/railyard/internal/emulators"
 	"github.com/railyard/railyard/pipelines/config"
-	"github.com/railyard/railyard/runners/emulators"
 	"github.com/railyard/railyard/transforms/bqsink"
 )
 

@@ -17,11 +17,11 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"google.golang.org/api/iterator"
 
+	"github.com/railyard/railyard/internal/emulators"
+	"github.com/railyard/railyard/internal/publish"
+	"github.com/railyard/railyard/internal/sample"
 	"github.com/railyard/railyard/pipelines/batch/batchjob"
 	"github.com/railyard/railyard/pipelines/config"
-	"github.com/railyard/railyard/runners/emulators"
-	"github.com/railyard/railyard/runners/publish"
-	"github.com/railyard/railyard/runners/sample"
 	"github.com/railyard/railyard/transforms/bqsink"
 )
 

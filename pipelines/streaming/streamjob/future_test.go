@@ -13,8 +13,8 @@ import (
 
 	"cloud.google.com/go/bigquery"
 
+	"github.com/railyard/railyard/internal/sample"
 	"github.com/railyard/railyard/pipelines/serving"
-	"github.com/railyard/railyard/runners/sample"
 )
 
 func TestFloorOf(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/railyard/railyard/runners/emulators"
+	"github.com/railyard/railyard/internal/emulators"
 	"github.com/railyard/railyard/transforms/bqsink"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/railyard/railyard/runners/sample"
+	"github.com/railyard/railyard/internal/sample"
 	"github.com/railyard/railyard/schemas"
 )
 

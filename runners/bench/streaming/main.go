@@ -38,11 +38,11 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/railyard/railyard/internal/emulators"
+	"github.com/railyard/railyard/internal/publish"
+	"github.com/railyard/railyard/internal/sample"
 	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/pipelines/streaming/streamjob"
-	"github.com/railyard/railyard/runners/emulators"
-	"github.com/railyard/railyard/runners/publish"
-	"github.com/railyard/railyard/runners/sample"
 	"github.com/railyard/railyard/transforms/bqsink"
 )
 

@@ -1,4 +1,4 @@
-module github.com/railyard/railyard/runners/emulators/tools
+module github.com/railyard/railyard/internal/emulators/tools
 
 go 1.26
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/railyard/railyard/schemas"
-	"github.com/railyard/railyard/transforms/sessions"
 )
 
 // Winner is a valid unique event in canonical form, as the generator
@@ -341,7 +340,7 @@ func Sessions(winners []Winner, gap time.Duration) []schemas.Session {
 			sources = map[string]bool{}
 		}
 		for _, w := range evs {
-			if cur == nil || w.EventTime >= cur.SessionEnd+g || sessions.Day(w.EventTime) != sessions.Day(cur.SessionEnd) {
+			if cur == nil || w.EventTime >= cur.SessionEnd+g || schemas.SessionDay(w.EventTime) != schemas.SessionDay(cur.SessionEnd) {
 				flush()
 				cur = &schemas.Session{SessionStart: w.EventTime, UserID: u, GapSeconds: int64(gap / time.Second)}
 			}

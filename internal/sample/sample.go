@@ -10,7 +10,7 @@
 // The committed copy under testdata/ is checked against Generate by this
 // package's tests; refresh it with
 //
-//	go test ./runners/sample -update
+//	go test ./internal/sample -update
 package sample
 
 import (
@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/railyard/railyard/schemas"
-	"github.com/railyard/railyard/transforms/sessions"
 )
 
 // Config says what sample to generate. Generate fills zero fields with
@@ -71,7 +70,7 @@ func DefaultConfig() Config {
 		LateRate:      0.03,
 		BadPerClass:   3,
 		ImportFiles:   3,
-		SessionGap:    sessions.DefaultGap,
+		SessionGap:    schemas.DefaultSessionGap,
 	}
 }
 

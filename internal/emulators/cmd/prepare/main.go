@@ -2,7 +2,7 @@
 // there) and prints its path, so that CI pays the cold build once, before
 // the tests, with its own time in the log.
 //
-//	go run ./runners/emulators/cmd/prepare
+//	go run ./internal/emulators/cmd/prepare
 package main
 
 import (
@@ -11,7 +11,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/railyard/railyard/runners/emulators"
+	"github.com/railyard/railyard/internal/emulators"
 )
 
 func main() {

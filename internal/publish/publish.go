@@ -12,7 +12,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
-	"github.com/railyard/railyard/runners/sample"
+	"github.com/railyard/railyard/internal/sample"
 )
 
 // Setup creates topic and a subscription to it, with the longest ack

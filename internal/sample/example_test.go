@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/railyard/railyard/runners/sample"
+	"github.com/railyard/railyard/internal/sample"
 )
 
 func ExampleGenerate() {

@@ -40,7 +40,7 @@ func TestCommittedSampleIsUpToDate(t *testing.T) {
 	committed := map[string][]byte{}
 	for _, dir := range []string{"sample", TestdataBad} {
 		if _, err := os.Stat(filepath.Join(testdataRoot, dir)); err != nil {
-			t.Fatalf("testdata/%s is missing (%v); run: go test ./runners/sample -update", dir, err)
+			t.Fatalf("testdata/%s is missing (%v); run: go test ./internal/sample -update", dir, err)
 		}
 		for path, b := range readTree(t, filepath.Join(testdataRoot, dir), true) {
 			committed[dir+"/"+path] = b
@@ -61,7 +61,7 @@ func TestCommittedSampleIsUpToDate(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Log("the committed sample is stale; if the change is intended, run: go test ./runners/sample -update")
+		t.Log("the committed sample is stale; if the change is intended, run: go test ./internal/sample -update")
 	}
 }
 
