@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -135,136 +135,503 @@ func ReasonOf(err error) string {
 // event in canonical form. The ingest fields (IngestTime, Layer, MessageID,
 // SourceURI) are left for the caller. A record that breaks the contract
 // returns a *ContractError; ParseEvent never panics on any input.
+//
+// It reads the record in one pass (scan.go) and allocates two blocks for
+// a valid event: one string that holds the text of all its string fields,
+// and one that holds what its optional fields point to.
 func ParseEvent(data []byte) (Event, error) {
-	var ev Event
 	if len(bytes.TrimSpace(data)) == 0 {
-		return ev, reject(ReasonEmpty, "record is empty")
+		return Event{}, reject(ReasonEmpty, "record is empty")
 	}
 	if len(data) > MaxRecordBytes {
-		return ev, reject(ReasonTooLarge, "record is %d bytes, the limit is %d", len(data), MaxRecordBytes)
+		return Event{}, reject(ReasonTooLarge, "record is %d bytes, the limit is %d", len(data), MaxRecordBytes)
 	}
 	if !utf8.Valid(data) {
-		return ev, reject(ReasonInvalidUTF8, "record is not valid UTF-8")
+		return Event{}, reject(ReasonInvalidUTF8, "record is not valid UTF-8")
 	}
-	if d := nestingDepth(data); d > MaxDepth {
-		return ev, reject(ReasonTooDeep, "record nests %d levels deep, the limit is %d", d, MaxDepth)
+	d := getDecoder(data)
+	defer putDecoder(d)
+	if what, msg := d.split(); what != splitOK {
+		// The depth rule comes first, over the whole record, even where
+		// the JSON breaks before the deep part.
+		if n := nestingDepth(data); n > MaxDepth {
+			return Event{}, reject(ReasonTooDeep, "record nests %d levels deep, the limit is %d", n, MaxDepth)
+		}
+		switch what {
+		case splitNotObject:
+			return Event{}, &ContractError{Reason: ReasonNotObject, Msg: msg}
+		case splitDuplicate:
+			return Event{}, &ContractError{Reason: ReasonDuplicateField, Msg: msg}
+		default:
+			return Event{}, &ContractError{Reason: ReasonInvalidJSON, Msg: msg}
+		}
 	}
-	fields, err := splitObject(data)
+	ev, err := d.event()
 	if err != nil {
-		return ev, err
+		return Event{}, err
 	}
-
-	var cerr *ContractError
-	if ev.EventID, cerr = requiredString(fields, contractFieldEventID, maxEventIDChars, ReasonMissingEventID, ReasonBadEventID); cerr != nil {
-		return ev, cerr
-	}
-	if ev.EventType, cerr = eventType(fields); cerr != nil {
-		return ev, cerr
-	}
-	if ev.EventTime, cerr = eventTime(fields); cerr != nil {
-		return ev, cerr
-	}
-	if ev.Source, cerr = requiredString(fields, contractFieldSource, maxSourceChars, ReasonMissingSource, ReasonBadSource); cerr != nil {
-		return ev, cerr
-	}
-	ev.Platform = platform(fields)
-	if ev.UserID, cerr = optionalString(fields, contractFieldUser, maxUserChars, ReasonBadUserID); cerr != nil {
-		return ev, cerr
-	}
-	if ev.SessionID, cerr = optionalString(fields, contractFieldSession, maxUserChars, ReasonBadSessionID); cerr != nil {
-		return ev, cerr
-	}
-	ev.Country = country(fields)
-	if ev.Value, cerr = value(fields); cerr != nil {
-		return ev, cerr
-	}
-	if ev.Properties, cerr = properties(fields); cerr != nil {
-		return ev, cerr
-	}
-	ev.Extra = extra(fields)
 	return ev, nil
 }
 
-// field is one top-level member of a record, in input order.
-type field struct {
-	name  string
-	value json.RawMessage
-	used  bool
+// The contract's fields, as indexes of decoder.fields.
+const (
+	fieldEventID = iota
+	fieldType
+	fieldTime
+	fieldSource
+	fieldPlatform
+	fieldUser
+	fieldSession
+	fieldCountry
+	fieldValue
+	fieldProps
+	numContractFields
+)
+
+// contractIndex returns the contract field a member name is, or -1.
+func contractIndex(name []byte) int {
+	switch string(name) {
+	case contractFieldEventID:
+		return fieldEventID
+	case contractFieldType:
+		return fieldType
+	case contractFieldTime:
+		return fieldTime
+	case contractFieldSource:
+		return fieldSource
+	case contractFieldPlatform:
+		return fieldPlatform
+	case contractFieldUser:
+		return fieldUser
+	case contractFieldSession:
+		return fieldSession
+	case contractFieldCountry:
+		return fieldCountry
+	case contractFieldValue:
+		return fieldValue
+	case contractFieldProps:
+		return fieldProps
+	}
+	return -1
 }
 
-type object []field
+func isContractField(name string) bool { return contractIndex([]byte(name)) >= 0 }
 
-func (o object) get(name string) *field {
-	for i := range o {
-		if o[i].name == name {
-			o[i].used = true
-			return &o[i]
-		}
+// optionals holds what an event's optional fields point to, so that one
+// allocation serves them all.
+type optionals struct {
+	platform, userID, sessionID, country, properties, extra string
+	value                                                   float64
+}
+
+// span is a string field's place in decoder.buf.
+type span struct{ start, end int32 }
+
+func (d *decoder) keep(b []byte) span {
+	start := len(d.buf)
+	d.buf = append(d.buf, b...)
+	return span{int32(start), int32(len(d.buf))}
+}
+
+// event applies the contract's field rules, in the contract's order, to
+// the members split read.
+func (d *decoder) event() (Event, *ContractError) {
+	var (
+		ev   Event
+		o    optionals
+		opt  bool
+		cerr *ContractError
+		s    []byte
+
+		id, typ, src, user, session, country, props, extra  span
+		hasUser, hasSession, hasCountry, hasProps, hasExtra bool
+	)
+	if s, cerr = d.requiredString(fieldEventID, contractFieldEventID, maxEventIDChars, ReasonMissingEventID, ReasonBadEventID); cerr != nil {
+		return ev, cerr
+	}
+	id = d.keep(s)
+	if typ, cerr = d.eventType(); cerr != nil {
+		return ev, cerr
+	}
+	if ev.EventTime, cerr = d.eventTime(); cerr != nil {
+		return ev, cerr
+	}
+	if s, cerr = d.requiredString(fieldSource, contractFieldSource, maxSourceChars, ReasonMissingSource, ReasonBadSource); cerr != nil {
+		return ev, cerr
+	}
+	src = d.keep(s)
+	var hasPlatform bool
+	o.platform, hasPlatform = d.platform()
+	if s, hasUser, cerr = d.optionalString(fieldUser, contractFieldUser, maxUserChars, ReasonBadUserID); cerr != nil {
+		return ev, cerr
+	}
+	if hasUser {
+		user = d.keep(s)
+	}
+	if s, hasSession, cerr = d.optionalString(fieldSession, contractFieldSession, maxUserChars, ReasonBadSessionID); cerr != nil {
+		return ev, cerr
+	}
+	if hasSession {
+		session = d.keep(s)
+	}
+	if c, ok := d.country(); ok {
+		hasCountry = true
+		country = d.keep(c[:])
+	}
+	var hasValue bool
+	if o.value, hasValue, cerr = d.numberValue(); cerr != nil {
+		return ev, cerr
+	}
+	if props, hasProps, cerr = d.properties(); cerr != nil {
+		return ev, cerr
+	}
+	extra, hasExtra = d.extra()
+
+	all := string(d.buf)
+	str := func(sp span) string { return all[sp.start:sp.end] }
+	ev.EventID, ev.EventType, ev.Source = str(id), str(typ), str(src)
+	opt = hasPlatform || hasUser || hasSession || hasCountry || hasValue || hasProps || hasExtra
+	if !opt {
+		return ev, nil
+	}
+	p := new(optionals)
+	*p = o
+	if hasPlatform {
+		ev.Platform = &p.platform
+	}
+	if hasUser {
+		p.userID = str(user)
+		ev.UserID = &p.userID
+	}
+	if hasSession {
+		p.sessionID = str(session)
+		ev.SessionID = &p.sessionID
+	}
+	if hasCountry {
+		p.country = str(country)
+		ev.Country = &p.country
+	}
+	if hasValue {
+		ev.Value = &p.value
+	}
+	if hasProps {
+		p.properties = str(props)
+		ev.Properties = &p.properties
+	}
+	if hasExtra {
+		p.extra = str(extra)
+		ev.Extra = &p.extra
+	}
+	return ev, nil
+}
+
+// get returns the value of a contract field, or nil when the record does
+// not have it.
+func (d *decoder) get(f int) []byte {
+	if i := d.fields[f]; i >= 0 {
+		return d.members[i].value
 	}
 	return nil
 }
 
-// splitObject reads data as exactly one JSON object and returns its
-// members in order. Duplicate member names are rejected: which of two
-// event_id values is meant cannot be known.
-func splitObject(data []byte) (object, *ContractError) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, reject(ReasonInvalidJSON, "%v", err)
+// unquote returns the content of the scanned JSON string raw, unescaped.
+// The result is valid until the next call.
+func (d *decoder) unquote(raw []byte) []byte {
+	s := raw[1 : len(raw)-1]
+	if bytes.IndexByte(s, '\\') < 0 {
+		return s
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, reject(ReasonNotObject, "record is %s, not a JSON object", describeToken(tok))
-	}
-	var obj object
-	// A set, not a scan of obj: a 1 MiB record can hold 100k members, and
-	// a quadratic check took half a minute on one such record.
-	seen := make(map[string]struct{})
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, reject(ReasonInvalidJSON, "%v", err)
-		}
-		name, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, reject(ReasonInvalidJSON, "member %q: %v", truncate(name, 80), err)
-		}
-		if _, dup := seen[name]; dup {
-			return nil, reject(ReasonDuplicateField, "member %q appears more than once", truncate(name, 80))
-		}
-		seen[name] = struct{}{}
-		obj = append(obj, field{name: name, value: raw})
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, reject(ReasonInvalidJSON, "%v", err)
-	}
-	if _, err := dec.Token(); err == nil {
-		return nil, reject(ReasonInvalidJSON, "data after the closing brace")
-	} else if !errors.Is(err, io.EOF) {
-		return nil, reject(ReasonInvalidJSON, "after the object: %v", err)
-	}
-	return obj, nil
+	d.tmp = appendUnquoted(d.tmp[:0], s)
+	return d.tmp
 }
 
-func describeToken(tok json.Token) string {
-	switch t := tok.(type) {
-	case json.Delim:
-		if t == '[' {
-			return "an array"
-		}
-		return fmt.Sprintf("%q", string(t))
-	case string:
-		return "a string"
-	case json.Number, float64:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case nil:
-		return "null"
+func isNull(raw []byte) bool { return string(raw) == "null" }
+
+func (d *decoder) requiredString(f int, name string, maxChars int, missing, bad string) ([]byte, *ContractError) {
+	v := d.get(f)
+	if v == nil || isNull(v) {
+		return nil, reject(missing, "%s is required", name)
 	}
-	return fmt.Sprintf("%T", tok)
+	if v[0] != '"' {
+		return nil, reject(bad, "%s must be a string, got %s", name, kindOf(v))
+	}
+	s := bytes.TrimSpace(d.unquote(v))
+	n := utf8.RuneCount(s)
+	if n == 0 {
+		return nil, reject(missing, "%s is empty", name)
+	}
+	if n > maxChars {
+		return nil, reject(bad, "%s is %d characters, the limit is %d", name, n, maxChars)
+	}
+	return s, nil
+}
+
+func (d *decoder) optionalString(f int, name string, maxChars int, bad string) ([]byte, bool, *ContractError) {
+	v := d.get(f)
+	if v == nil || isNull(v) {
+		return nil, false, nil
+	}
+	if v[0] != '"' {
+		return nil, false, reject(bad, "%s must be a string, got %s", name, kindOf(v))
+	}
+	s := bytes.TrimSpace(d.unquote(v))
+	if len(s) == 0 {
+		return nil, false, nil
+	}
+	if n := utf8.RuneCount(s); n > maxChars {
+		return nil, false, reject(bad, "%s is %d characters, the limit is %d", name, n, maxChars)
+	}
+	return s, true, nil
+}
+
+// eventType lowercases the event type into the event's text and checks
+// it against eventTypePattern.
+func (d *decoder) eventType() (span, *ContractError) {
+	s, cerr := d.requiredString(fieldType, contractFieldType, 1<<10, ReasonMissingType, ReasonBadType)
+	if cerr != nil {
+		return span{}, cerr
+	}
+	start := len(d.buf)
+	if isASCII(s) {
+		for _, c := range s {
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			d.buf = append(d.buf, c)
+		}
+	} else {
+		// Unicode case mapping can make ASCII of other letters (the Kelvin sign).
+		d.buf = append(d.buf, strings.ToLower(string(s))...)
+	}
+	lower := d.buf[start:]
+	if !isEventType(lower) {
+		return span{}, reject(ReasonBadType, "event_type %q does not match %s", truncate(string(lower), 80), eventTypePattern)
+	}
+	return span{int32(start), int32(len(d.buf))}, nil
+}
+
+// isEventType reports whether s matches eventTypePattern.
+func isEventType(s []byte) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, c := range s[1:] {
+		if !(c >= 'a' && c <= 'z' || isDigit(c) || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s []byte) bool {
+	for _, c := range s {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// eventTime reads an RFC 3339 string with an offset, or integer epoch
+// milliseconds, and returns UTC microseconds.
+func (d *decoder) eventTime() (int64, *ContractError) {
+	v := d.get(fieldTime)
+	if v == nil || isNull(v) {
+		return 0, reject(ReasonMissingTime, "event_time is required")
+	}
+	var t time.Time
+	switch c := v[0]; {
+	case c == '"':
+		s := d.unquote(v)
+		parsed, err := time.Parse(time.RFC3339Nano, string(bytes.TrimSpace(s)))
+		if err != nil {
+			return 0, reject(ReasonBadTime, "event_time %q is not RFC 3339 with an offset", truncate(string(s), 80))
+		}
+		t = parsed
+	case c == '-' || isDigit(c):
+		ms, ok := parseInt64(v)
+		if !ok {
+			return 0, reject(ReasonBadTime, "event_time %s is not integer epoch milliseconds", truncate(string(v), 80))
+		}
+		t = time.UnixMilli(ms)
+	default:
+		return 0, reject(ReasonBadTime, "event_time must be an RFC 3339 string or epoch milliseconds, got %s", kindOf(v))
+	}
+	t = t.UTC()
+	if y := t.Year(); y < minEventYear || y > maxEventYear {
+		return 0, reject(ReasonTimeOutOfRange, "event_time %s is outside the years %d-%d", t.Format(time.RFC3339), minEventYear, maxEventYear)
+	}
+	return t.UnixMicro(), nil
+}
+
+// parseInt64 reads a scanned JSON number as an int64, as json.Unmarshal
+// does: no fraction, no exponent, no overflow.
+func parseInt64(num []byte) (int64, bool) {
+	neg := num[0] == '-'
+	digits := num
+	if neg {
+		digits = num[1:]
+	}
+	if len(digits) == 0 || len(digits) > 19 {
+		return 0, false
+	}
+	var u uint64
+	for _, c := range digits {
+		if !isDigit(c) {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	switch {
+	case neg && u <= 1<<63:
+		return -int64(u), true
+	case !neg && u < 1<<63:
+		return int64(u), true
+	}
+	return 0, false
+}
+
+// platform returns the canonical platform and whether the field is set.
+func (d *decoder) platform() (string, bool) {
+	v := d.get(fieldPlatform)
+	if v == nil || isNull(v) {
+		return "", false
+	}
+	if v[0] != '"' {
+		return PlatformOther, true
+	}
+	s := bytes.TrimSpace(d.unquote(v))
+	if len(s) == 0 {
+		return "", false
+	}
+	if !isASCII(s) {
+		if p := strings.ToLower(string(s)); knownPlatforms[p] {
+			return p, true
+		}
+		return PlatformOther, true
+	}
+	for _, p := range platforms {
+		if bytes.EqualFold(s, []byte(p)) {
+			return p, true
+		}
+	}
+	return PlatformOther, true
+}
+
+// platforms are the keys of knownPlatforms, in a fixed order.
+var platforms = []string{"web", "ios", "android", "server", "iot"}
+
+// country keeps a two-letter code, uppercased; anything else is NULL, not
+// a reject. Letters are checked, not the ISO list, so that newly assigned
+// codes pass without a release. The letters are checked before
+// uppercasing: Unicode case mapping turns "ıt" (dotless i) into "IT".
+func (d *decoder) country() ([2]byte, bool) {
+	v := d.get(fieldCountry)
+	if v == nil || v[0] != '"' {
+		return [2]byte{}, false
+	}
+	s := bytes.TrimSpace(d.unquote(v))
+	if len(s) != 2 || !isASCIILetter(s[0]) || !isASCIILetter(s[1]) {
+		return [2]byte{}, false
+	}
+	return [2]byte{upper(s[0]), upper(s[1])}, true
+}
+
+func isASCIILetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
+
+func upper(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
+
+func (d *decoder) numberValue() (float64, bool, *ContractError) {
+	v := d.get(fieldValue)
+	if v == nil || isNull(v) {
+		return 0, false, nil
+	}
+	if c := v[0]; c != '-' && !isDigit(c) {
+		return 0, false, reject(ReasonBadValue, "value must be a number, got %s", kindOf(v))
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false, reject(ReasonBadValue, "value %s is not a finite float64", truncate(string(v), 80))
+	}
+	return f, true, nil
+}
+
+// properties keeps the properties object as compact JSON.
+func (d *decoder) properties() (span, bool, *ContractError) {
+	i := d.fields[fieldProps]
+	if i < 0 || isNull(d.members[i].value) {
+		return span{}, false, nil
+	}
+	m := &d.members[i]
+	if m.value[0] != '{' {
+		return span{}, false, reject(ReasonBadProperties, "properties must be a JSON object, got %s", kindOf(m.value))
+	}
+	start := len(d.buf)
+	d.appendValue(m)
+	return span{int32(start), int32(len(d.buf))}, true, nil
+}
+
+// appendValue appends a member's value to the event's text as compact JSON.
+func (d *decoder) appendValue(m *member) {
+	if m.spaced {
+		d.buf = appendCompact(d.buf, m.value)
+	} else {
+		d.buf = append(d.buf, m.value...)
+	}
+}
+
+// extra gathers every member the contract does not name into one JSON
+// object, in input order: names as json.Marshal writes them, values as
+// sent, compacted.
+func (d *decoder) extra() (span, bool) {
+	start := len(d.buf)
+	n := 0
+	for i := range d.members {
+		m := &d.members[i]
+		if m.field >= 0 {
+			continue
+		}
+		if n == 0 {
+			d.buf = append(d.buf, '{')
+		} else {
+			d.buf = append(d.buf, ',')
+		}
+		if m.escaped || needsEscape(m.raw) {
+			name, _ := json.Marshal(string(m.name)) // a string always marshals
+			d.buf = append(d.buf, name...)
+		} else {
+			d.buf = append(d.buf, '"')
+			d.buf = append(d.buf, m.raw...)
+			d.buf = append(d.buf, '"')
+		}
+		d.buf = append(d.buf, ':')
+		d.appendValue(m)
+		n++
+	}
+	if n == 0 {
+		return span{}, false
+	}
+	d.buf = append(d.buf, '}')
+	return span{int32(start), int32(len(d.buf))}, true
+}
+
+// needsEscape reports whether json.Marshal would escape something in the
+// unescaped string content s: the HTML characters, U+2028 and U+2029.
+func needsEscape(s []byte) bool {
+	for i, c := range s {
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			return true
+		case c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && s[i+2]&^1 == 0xA8:
+			return true
+		}
+	}
+	return false
 }
 
 // nestingDepth returns the deepest nesting of objects and arrays in data,
@@ -295,232 +662,6 @@ func nestingDepth(data []byte) int {
 		}
 	}
 	return deepest
-}
-
-func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
-
-// stringField decodes f as a JSON string; ok is false when it is another type.
-func stringField(f *field) (s string, ok bool) {
-	if len(f.value) == 0 || f.value[0] != '"' {
-		return "", false
-	}
-	if err := json.Unmarshal(f.value, &s); err != nil {
-		return "", false
-	}
-	return s, true
-}
-
-func requiredString(o object, name string, maxChars int, missing, bad string) (string, *ContractError) {
-	f := o.get(name)
-	if f == nil || isNull(f.value) {
-		return "", reject(missing, "%s is required", name)
-	}
-	s, ok := stringField(f)
-	if !ok {
-		return "", reject(bad, "%s must be a string, got %s", name, jsonKind(f.value))
-	}
-	s = strings.TrimSpace(s)
-	n := utf8.RuneCountInString(s)
-	if n == 0 {
-		return "", reject(missing, "%s is empty", name)
-	}
-	if n > maxChars {
-		return "", reject(bad, "%s is %d characters, the limit is %d", name, n, maxChars)
-	}
-	return s, nil
-}
-
-func optionalString(o object, name string, maxChars int, bad string) (*string, *ContractError) {
-	f := o.get(name)
-	if f == nil || isNull(f.value) {
-		return nil, nil
-	}
-	s, ok := stringField(f)
-	if !ok {
-		return nil, reject(bad, "%s must be a string, got %s", name, jsonKind(f.value))
-	}
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, nil
-	}
-	if n := utf8.RuneCountInString(s); n > maxChars {
-		return nil, reject(bad, "%s is %d characters, the limit is %d", name, n, maxChars)
-	}
-	return &s, nil
-}
-
-func eventType(o object) (string, *ContractError) {
-	s, err := requiredString(o, contractFieldType, 1<<10, ReasonMissingType, ReasonBadType)
-	if err != nil {
-		return "", err
-	}
-	s = strings.ToLower(s)
-	if !eventTypePattern.MatchString(s) {
-		return "", reject(ReasonBadType, "event_type %q does not match %s", truncate(s, 80), eventTypePattern)
-	}
-	return s, nil
-}
-
-// eventTime reads an RFC 3339 string with an offset, or integer epoch
-// milliseconds, and returns UTC microseconds.
-func eventTime(o object) (int64, *ContractError) {
-	f := o.get(contractFieldTime)
-	if f == nil || isNull(f.value) {
-		return 0, reject(ReasonMissingTime, "event_time is required")
-	}
-	var t time.Time
-	switch c := f.value[0]; {
-	case c == '"':
-		s, _ := stringField(f)
-		parsed, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
-		if err != nil {
-			return 0, reject(ReasonBadTime, "event_time %q is not RFC 3339 with an offset", truncate(s, 80))
-		}
-		t = parsed
-	case c == '-' || (c >= '0' && c <= '9'):
-		var ms int64
-		if err := json.Unmarshal(f.value, &ms); err != nil {
-			return 0, reject(ReasonBadTime, "event_time %s is not integer epoch milliseconds", truncate(string(f.value), 80))
-		}
-		t = time.UnixMilli(ms)
-	default:
-		return 0, reject(ReasonBadTime, "event_time must be an RFC 3339 string or epoch milliseconds, got %s", jsonKind(f.value))
-	}
-	t = t.UTC()
-	if y := t.Year(); y < minEventYear || y > maxEventYear {
-		return 0, reject(ReasonTimeOutOfRange, "event_time %s is outside the years %d-%d", t.Format(time.RFC3339), minEventYear, maxEventYear)
-	}
-	return t.UnixMicro(), nil
-}
-
-func platform(o object) *string {
-	f := o.get(contractFieldPlatform)
-	if f == nil || isNull(f.value) {
-		return nil
-	}
-	s, ok := stringField(f)
-	s = strings.ToLower(strings.TrimSpace(s))
-	if ok && s == "" {
-		return nil
-	}
-	if !knownPlatforms[s] {
-		s = PlatformOther
-	}
-	return &s
-}
-
-// country keeps a two-letter code, uppercased; anything else is NULL, not
-// a reject. Letters are checked, not the ISO list, so that newly assigned
-// codes pass without a release. The letters are checked before
-// uppercasing: Unicode case mapping turns "ıt" (dotless i) into "IT".
-func country(o object) *string {
-	f := o.get(contractFieldCountry)
-	if f == nil {
-		return nil
-	}
-	s, ok := stringField(f)
-	s = strings.TrimSpace(s)
-	if !ok || len(s) != 2 || !isASCIILetter(s[0]) || !isASCIILetter(s[1]) {
-		return nil
-	}
-	s = strings.ToUpper(s)
-	return &s
-}
-
-func isASCIILetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
-
-func value(o object) (*float64, *ContractError) {
-	f := o.get(contractFieldValue)
-	if f == nil || isNull(f.value) {
-		return nil, nil
-	}
-	var v float64
-	if c := f.value[0]; c != '-' && (c < '0' || c > '9') {
-		return nil, reject(ReasonBadValue, "value must be a number, got %s", jsonKind(f.value))
-	}
-	if err := json.Unmarshal(f.value, &v); err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-		return nil, reject(ReasonBadValue, "value %s is not a finite float64", truncate(string(f.value), 80))
-	}
-	return &v, nil
-}
-
-func properties(o object) (*string, *ContractError) {
-	f := o.get(contractFieldProps)
-	if f == nil || isNull(f.value) {
-		return nil, nil
-	}
-	if f.value[0] != '{' {
-		return nil, reject(ReasonBadProperties, "properties must be a JSON object, got %s", jsonKind(f.value))
-	}
-	s, err := compactJSON(f.value)
-	if err != nil {
-		return nil, reject(ReasonBadProperties, "%v", err)
-	}
-	return &s, nil
-}
-
-// extra gathers every member the contract does not name into one JSON
-// object, in input order.
-func extra(o object) *string {
-	var buf bytes.Buffer
-	n := 0
-	for _, f := range o {
-		if f.used || isContractField(f.name) {
-			continue
-		}
-		if n == 0 {
-			buf.WriteByte('{')
-		} else {
-			buf.WriteByte(',')
-		}
-		name, _ := json.Marshal(f.name)
-		buf.Write(name)
-		buf.WriteByte(':')
-		_ = json.Compact(&buf, f.value) // f.value was decoded as valid JSON
-		n++
-	}
-	if n == 0 {
-		return nil
-	}
-	buf.WriteByte('}')
-	s := buf.String()
-	return &s
-}
-
-func isContractField(name string) bool {
-	switch name {
-	case contractFieldEventID, contractFieldType, contractFieldTime, contractFieldSource, contractFieldPlatform,
-		contractFieldUser, contractFieldSession, contractFieldCountry, contractFieldValue, contractFieldProps:
-		return true
-	}
-	return false
-}
-
-func compactJSON(raw json.RawMessage) (string, error) {
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return "", err
-	}
-	return buf.String(), nil
-}
-
-func jsonKind(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '"':
-		return "a string"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	}
-	return "a number"
 }
 
 func truncate(s string, n int) string {

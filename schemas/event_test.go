@@ -442,18 +442,6 @@ func BenchmarkParseEventManyMembers(b *testing.B) {
 	}
 }
 
-func BenchmarkParseEvent(b *testing.B) {
-	data := record("platform", `"iOS"`, "user_id", `" u-1 "`, "country", `"de"`, "value", "19.99",
-		"properties", `{"sku":"A-1","qty":2}`, "app_version", `"5.2.1"`)
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ParseEvent(data); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func TestContractError(t *testing.T) {
 	t.Run("formats as reason and message", func(t *testing.T) {
 		err := reject(ReasonBadValue, "value %s is odd", "x")

@@ -2,9 +2,11 @@ package schemas
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Record is one raw input record before decoding: the bytes as received
@@ -72,6 +74,10 @@ func ParseLakeLine(line []byte, sourceURI string, fileTime int64) (Record, error
 	if !bytes.Contains(line, envelopeMarker) {
 		return rec, nil
 	}
+	if r, ok := parseWrittenEnvelope(line); ok {
+		r.SourceURI = sourceURI
+		return r, nil
+	}
 	var probe struct {
 		Envelope string `json:"envelope"`
 	}
@@ -98,4 +104,100 @@ func ParseLakeLine(line []byte, sourceURI string, fileTime int64) (Record, error
 		IngestTime:  pt,
 		SourceURI:   sourceURI,
 	}, nil
+}
+
+// Parts of an envelope line as MarshalEnvelope writes it.
+var (
+	writtenEnvelopeStart = []byte(`{"envelope":"` + EnvelopeVersion + `","message_id":"`)
+	writtenPublishTime   = []byte(`","publish_time":"`)
+	writtenAttributes    = []byte(`,"attributes":{`)
+	writtenData          = []byte(`,"data":"`)
+)
+
+// parseWrittenEnvelope restores a valid envelope line in the exact form
+// MarshalEnvelope writes (its members in its order, strings without
+// escapes, nothing after the closing brace), as json.Unmarshal would, in
+// one pass. ok is false for any other line, which ParseLakeLine then
+// reads with encoding/json.
+func parseWrittenEnvelope(line []byte) (rec Record, ok bool) {
+	rest, ok := bytes.CutPrefix(line, writtenEnvelopeStart)
+	if !ok {
+		return rec, false
+	}
+	id, rest, ok := plainJSONString(rest)
+	if !ok || len(id) == 0 {
+		return rec, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, writtenPublishTime[1:]); !ok {
+		return rec, false
+	}
+	start := len(line) - len(rest) - 1 // the time's opening quote
+	if _, rest, ok = plainJSONString(rest); !ok {
+		return rec, false
+	}
+	var pt time.Time
+	if pt.UnmarshalJSON(line[start:len(line)-len(rest)]) != nil || pt.IsZero() {
+		return rec, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, writtenAttributes); ok {
+		rec.Attributes = map[string]string{}
+		for len(rest) > 0 && rest[0] != '}' {
+			if len(rec.Attributes) > 0 {
+				if rest, ok = bytes.CutPrefix(rest, []byte(",")); !ok {
+					return Record{}, false
+				}
+			}
+			var k, v []byte
+			if rest, ok = bytes.CutPrefix(rest, []byte(`"`)); !ok {
+				return Record{}, false
+			}
+			if k, rest, ok = plainJSONString(rest); !ok {
+				return Record{}, false
+			}
+			if rest, ok = bytes.CutPrefix(rest, []byte(`:"`)); !ok {
+				return Record{}, false
+			}
+			if v, rest, ok = plainJSONString(rest); !ok {
+				return Record{}, false
+			}
+			rec.Attributes[string(k)] = string(v)
+		}
+		if rest, ok = bytes.CutPrefix(rest, []byte("}")); !ok {
+			return Record{}, false
+		}
+	}
+	if rest, ok = bytes.CutPrefix(rest, writtenData); !ok {
+		return Record{}, false
+	}
+	b64, rest, ok := plainJSONString(rest)
+	if !ok || string(rest) != "}" {
+		return Record{}, false
+	}
+	// As encoding/json decodes a []byte.
+	data := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+	n, err := base64.StdEncoding.Decode(data, b64)
+	if err != nil {
+		return Record{}, false
+	}
+	rec.Data = data[:n]
+	rec.MessageID = string(id)
+	rec.PublishTime = pt.UnixMicro()
+	rec.IngestTime = rec.PublishTime
+	return rec, true
+}
+
+// plainJSONString reads the content of a JSON string that needs no
+// unescaping, up to its closing quote, and returns what follows the
+// quote. ok is false for a string with escapes, control characters or
+// bytes that are not UTF-8, and for one that does not end.
+func plainJSONString(b []byte) (content, rest []byte, ok bool) {
+	for i, c := range b {
+		switch {
+		case c == '"':
+			return b[:i], b[i+1:], utf8.Valid(b[:i])
+		case c == '\\' || c < 0x20:
+			return nil, nil, false
+		}
+	}
+	return nil, nil, false
 }

@@ -89,7 +89,7 @@ func (o refObject) get(name string) *refField {
 	return nil
 }
 
-// refSplitObject reads data as exactly one JSON refObject and returns its
+// refSplitObject reads data as exactly one JSON object and returns its
 // members in order. Duplicate member names are rejected: which of two
 // event_id values is meant cannot be known.
 func refSplitObject(data []byte) (refObject, *ContractError) {
@@ -128,7 +128,7 @@ func refSplitObject(data []byte) (refObject, *ContractError) {
 	if _, err := dec.Token(); err == nil {
 		return nil, reject(ReasonInvalidJSON, "data after the closing brace")
 	} else if !errors.Is(err, io.EOF) {
-		return nil, reject(ReasonInvalidJSON, "after the refObject: %v", err)
+		return nil, reject(ReasonInvalidJSON, "after the object: %v", err)
 	}
 	return obj, nil
 }
@@ -335,7 +335,7 @@ func refProperties(o refObject) (*string, *ContractError) {
 		return nil, nil
 	}
 	if f.value[0] != '{' {
-		return nil, reject(ReasonBadProperties, "properties must be a JSON refObject, got %s", refJsonKind(f.value))
+		return nil, reject(ReasonBadProperties, "properties must be a JSON object, got %s", refJsonKind(f.value))
 	}
 	s, err := refCompactJSON(f.value)
 	if err != nil {
@@ -345,7 +345,7 @@ func refProperties(o refObject) (*string, *ContractError) {
 }
 
 // refExtra gathers every member the contract does not name into one JSON
-// refObject, in input order.
+// object, in input order.
 func refExtra(o refObject) *string {
 	var buf bytes.Buffer
 	n := 0
