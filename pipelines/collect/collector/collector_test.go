@@ -71,7 +71,7 @@ func TestBodies(t *testing.T) {
 		{name: "an array element that is not an object is rejected not_object", contentType: "application/json", body: []byte(`[` + ev1 + `, 42]`),
 			wantStatus: 200, wantRecords: []string{"accepted", "rejected/" + schemas.ReasonNotObject}, wantData: []string{ev1, "42"}},
 		{name: "non-UTF-8 bytes are rejected invalid_utf8 and published unchanged", contentType: "application/x-ndjson",
-			body: []byte(`{"event_id":"e-5","event_type":"page.view","event_time":"2026-11-01T10:00:00Z","source":"M` + "\xfc" + `nchen"}`),
+			body:       []byte(`{"event_id":"e-5","event_type":"page.view","event_time":"2026-11-01T10:00:00Z","source":"M` + "\xfc" + `nchen"}`),
 			wantStatus: 200, wantRecords: []string{"rejected/" + schemas.ReasonInvalidUTF8},
 			wantData: []string{`{"event_id":"e-5","event_type":"page.view","event_time":"2026-11-01T10:00:00Z","source":"M` + "\xfc" + `nchen"}`}},
 		{name: "with publish_rejected off a rejected record is answered and not published", contentType: "application/x-ndjson",

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -224,3 +225,12 @@ func datas(msgs []*pubsubpb.PubsubMessage) []string {
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
+
+func jsonUnmarshal(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %.200s", err, b)
+	}
+	return nil
+}
+
+func gzipWriter(w io.Writer) *gzip.Writer { return gzip.NewWriter(w) }

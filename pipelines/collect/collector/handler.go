@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -369,5 +368,3 @@ func clientAddr(r *http.Request) string {
 	}
 	return host
 }
-
-var _ = slog.LevelDebug
