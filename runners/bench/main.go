@@ -8,8 +8,9 @@
 // It writes N synthetic archive lines (about 3% duplicates, 1% bad) as
 // gzip lake files, runs each side in a child process of its own (so each
 // peak RSS is its own), checks that both produced the same counts, and
-// prints a table with events/s, the ratio, the peak memory and the
-// machine it ran on. --cpuprofile writes the Beam side's CPU profile,
+// prints a table with events/s, the ratio, the CPU time and records per
+// CPU second (the rate per core), the peak memory and the machine it ran
+// on. --cpuprofile writes the Beam side's CPU profile,
 // --memprofile its heap profile at the largest live heap. --e2e adds the
 // batch job end to end, from the same files into a fresh BigQuery
 // emulator, beside a plain Storage Write loop into another: the
@@ -72,6 +73,9 @@ type result struct {
 	Sessions   int64   `json:"session_rows"`
 	Seconds    float64 `json:"seconds"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// CPUSeconds is the side's user and system CPU time, its own and its
+	// children's, from the rusage of its process.
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 func main() {
@@ -188,6 +192,7 @@ func runChild(side, lakeDir string) (result, error) {
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			r.PeakRSSMiB = float64(ru.Maxrss) / 1024 // Linux reports KiB
+			r.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 		}
 	}
 	return r, nil
@@ -235,12 +240,19 @@ func runSide(side string) error {
 func printTable(w io.Writer, results []result) {
 	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s %s/%s\n\n", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "side\trecords\tunique\tdead letters\tmetric rows\tsession rows\tseconds\trecords/s\tvs plain\tpeak RSS MiB\t")
+	// records/s per core divides the wall rate by the cores the side kept
+	// busy (CPU seconds over wall seconds): records per CPU second.
+	fmt.Fprintln(tw, "side\trecords\tunique\tdead letters\tmetric rows\tsession rows\tseconds\trecords/s\tvs plain\tCPU s\tcores used\trecords/s per core\tpeak RSS MiB\t")
 	base := float64(results[0].Records) / results[0].Seconds
 	for _, r := range results {
 		rate := float64(r.Records) / r.Seconds
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%.2fx\t%.0f\t\n",
-			r.Mode, r.Records, r.Unique, r.Dead, r.Metrics, r.Sessions, r.Seconds, rate, rate/base, r.PeakRSSMiB)
+		perCore := "-"
+		if r.CPUSeconds > 0 {
+			perCore = fmt.Sprintf("%.0f", float64(r.Records)/r.CPUSeconds)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%.2fx\t%.2f\t%.2f\t%s\t%.0f\t\n",
+			r.Mode, r.Records, r.Unique, r.Dead, r.Metrics, r.Sessions, r.Seconds, rate, rate/base,
+			r.CPUSeconds, r.CPUSeconds/r.Seconds, perCore, r.PeakRSSMiB)
 	}
 	tw.Flush()
 }
