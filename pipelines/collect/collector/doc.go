@@ -29,6 +29,8 @@
 //	 "records":[{"index":0,"status":"accepted"},
 //	            {"index":1,"status":"rejected","reason":"missing_source","message":"…"}]}
 //
+// Its status:
+//
 //   - 200: no record failed. Each record is accepted (published, and
 //     acknowledged by Pub/Sub) or rejected with the contract's reason code
 //     (the reason column of dead_letter). A rejected record is published
