@@ -139,6 +139,7 @@ func rejectCases() []rejectCase {
 		{"rejects a bare boolean", []byte(` true `), ReasonNotObject, "record is a boolean"},
 		{"rejects a duplicate event_id member", []byte(`{"event_id":"a","event_id":"b","event_type":"x","event_time":"2026-11-01T10:00:00Z","source":"s"}`), ReasonDuplicateField, `member "event_id" appears more than once`},
 		{"rejects a duplicate member spelled with an escape", []byte(`{"event_id":"a","event_type":"x","event_\u0074ype":"y","event_time":"2026-11-01T10:00:00Z","source":"s"}`), ReasonDuplicateField, `member "event_type" appears more than once`},
+		{"rejects names that differ only in lone surrogates, which both decode to U+FFFD", []byte(`{"\ud800":1,"\udbff":2}`), ReasonDuplicateField, "member \"\ufffd\" appears more than once"},
 		{"rejects a duplicate member outside the contract", []byte(`{"x":1,"event_id":"e-1","event_type":"page.view","event_time":"2026-11-01T10:00:00Z","source":"web-shop","x":2}`), ReasonDuplicateField, `member "x" appears more than once`},
 
 		// event_id.
@@ -366,6 +367,11 @@ func acceptCases() []acceptCase {
 		{"keeps a member that differs from a contract field only in case", record("Country", `"DE"`), func(e *Event) { e.Extra = ptr(`{"Country":"DE"}`) }},
 		{"keeps an envelope member of a bare event in extra", record("envelope", `"other"`), func(e *Event) { e.Extra = ptr(`{"envelope":"other"}`) }},
 		{"keeps numbers outside float64 in extra as sent", record("big", "1e400"), func(e *Event) { e.Extra = ptr(`{"big":1e400}`) }},
+		{"writes names in extra as json.Marshal does, HTML characters escaped", record("a<b&c", "1"), func(e *Event) { e.Extra = ptr(`{"a\u003cb\u0026c":1}`) }},
+		{"writes escaped names in extra unescaped", []byte(`{"event_id":"e-1","event_type":"page.view","event_time":"2026-11-01T10:00:00Z","source":"web-shop","\u0061pp":"x","t\tab":1}`), func(e *Event) {
+			e.Extra = ptr(`{"app":"x","t\tab":1}`)
+		}},
+		{"lowercases an event_type by Unicode rules, the Kelvin sign to k", record("event_type", `"\u212a"`), func(e *Event) { e.EventType = "k" }},
 		{"keeps a member with an empty name in extra", record("", `"x"`), func(e *Event) { e.Extra = ptr(`{"":"x"}`) }},
 		{"does not put contract fields that were dropped as invalid into extra", record("country", `"USA"`, "platform", `"tv"`), func(e *Event) { e.Platform = ptr(PlatformOther) }},
 
@@ -439,6 +445,31 @@ func BenchmarkParseEventManyMembers(b *testing.B) {
 		if _, err := ParseEvent(data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// maxAllocsPerEvent is what decoding one valid record may allocate.
+const maxAllocsPerEvent = 10
+
+func TestParseEventAllocations(t *testing.T) {
+	// The json.Decoder token API took 176 allocations for this record.
+	data := record("platform", `"iOS"`, "user_id", `" u-1 "`, "session_id", `"s-1"`, "country", `"de"`, "value", "19.99",
+		"properties", `{ "sku" : "A-1", "qty" : 2 }`, "app_version", `"5.2.1"`)
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"a valid record with every field allocates at most 10 times", data},
+		{"a valid record of the required fields allocates at most 10 times", record()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ParseEvent(tc.data); err != nil {
+				t.Fatalf("ParseEvent: %v", err)
+			}
+			if n := testing.AllocsPerRun(200, func() { _, _ = ParseEvent(tc.data) }); n > maxAllocsPerEvent {
+				t.Errorf("ParseEvent allocates %.1f times per record, the budget is %d", n, maxAllocsPerEvent)
+			}
+		})
 	}
 }
 
