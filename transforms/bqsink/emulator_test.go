@@ -9,6 +9,8 @@ import (
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
 	"cloud.google.com/go/bigquery/storage/managedwriter"
+
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/schemas"
 )
 
@@ -18,7 +20,7 @@ import (
 func TestEmulatorDiffers(t *testing.T) {
 	client := startBigQuery(t)
 	ctx := t.Context()
-	cfg := Config{Project: testProject, Dataset: "quirks"}
+	cfg := Config{Project: testenv.Project, Dataset: "quirks"}
 	if err := Ensure(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func TestEmulatorDiffers(t *testing.T) {
 		return st.Err()
 	}
 	count := func() int64 {
-		rows := query(t, client, "SELECT COUNT(*) AS n FROM "+events)
+		rows := testenv.Rows(t, client, "SELECT COUNT(*) AS n FROM "+events)
 		return rows[0]["n"].(int64)
 	}
 	seed := func() {
@@ -76,7 +78,7 @@ func TestEmulatorDiffers(t *testing.T) {
 	})
 
 	t.Run("a JSON value that does not parse fails the whole commit, with no row errors", func(t *testing.T) {
-		mw, err := NewWriteClient(ctx, testProject)
+		mw, err := NewWriteClient(ctx, testenv.Project)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +133,7 @@ func TestEmulatorDiffers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows := query(t, client, "SELECT payload FROM "+tableRef(cfg.Project, cfg.Dataset, dl.Name))
+		rows := testenv.Rows(t, client, "SELECT payload FROM "+tableRef(cfg.Project, cfg.Dataset, dl.Name))
 		if got := string(rows[0]["payload"].([]byte)); got != "cmF3" {
 			t.Errorf("payload reads back %q; the emulator used to store %q (base64 of %q)", got, "cmF3", "raw")
 		}

@@ -6,13 +6,15 @@ import (
 	"testing"
 
 	"cloud.google.com/go/bigquery"
+
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/schemas"
 )
 
 func TestEnsure(t *testing.T) {
 	client := startBigQuery(t)
 	ctx := context.Background()
-	cfg := Config{Project: testProject, Dataset: "railyard", Location: "US"}
+	cfg := Config{Project: testenv.Project, Dataset: "railyard", Location: "US"}
 
 	t.Run("creates every table with its partitioning, clustering and descriptions", func(t *testing.T) {
 		if err := Ensure(ctx, cfg); err != nil {
@@ -61,7 +63,7 @@ func TestEnsure(t *testing.T) {
 	})
 
 	t.Run("is safe when two jobs start at once", func(t *testing.T) {
-		race := Config{Project: testProject, Dataset: "railyard_race"}
+		race := Config{Project: testenv.Project, Dataset: "railyard_race"}
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
 		for i := range errs {
@@ -80,7 +82,7 @@ func TestEnsure(t *testing.T) {
 	})
 
 	t.Run("adds the columns the Go schema has and the table lacks, as NULLABLE", func(t *testing.T) {
-		grow := Config{Project: testProject, Dataset: "railyard_grow"}
+		grow := Config{Project: testenv.Project, Dataset: "railyard_grow"}
 		if err := client.Dataset(grow.Dataset).Create(ctx, nil); err != nil {
 			t.Fatal(err)
 		}

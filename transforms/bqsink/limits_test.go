@@ -12,7 +12,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+
 	"github.com/railyard/railyard/internal/emulators"
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/schemas"
 )
 
@@ -55,14 +57,14 @@ func bigDeadLetters(layer string, n, size int) []schemas.DeadLetter {
 // a day through as many streams as it needs.
 func TestWritesCrossTheServerRequestLimit(t *testing.T) {
 	client := startBigQuery(t)
-	cfg := Config{Project: testProject, Dataset: "limits", RunID: "limits"}
+	cfg := Config{Project: testenv.Project, Dataset: "limits", RunID: "limits"}
 	if err := Ensure(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	const eventSize = 100 << 10 // 100 KiB: 60 events make 6 MiB
 	count := func(table, where string) int64 {
 		t.Helper()
-		rows := query(t, client, "SELECT COUNT(*) AS n FROM "+tableRef(cfg.Project, cfg.Dataset, table)+" WHERE "+where)
+		rows := testenv.Rows(t, client, "SELECT COUNT(*) AS n FROM "+tableRef(cfg.Project, cfg.Dataset, table)+" WHERE "+where)
 		return rows[0]["n"].(int64)
 	}
 
@@ -141,17 +143,17 @@ func TestStreamWaitsOutAnOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the BigQuery emulator")
 	}
-	em := emulators.StartBigQueryForTest(t, testProject)
+	em := emulators.StartBigQueryForTest(t, testenv.Project)
 	rest := emulators.StartProxyForTest(t, em.Host)
 	grpc := emulators.StartProxyForTest(t, em.GRPCHost)
 	t.Setenv(EnvEmulatorHost, rest.Addr)
 	t.Setenv(EnvStorageEmulatorHost, grpc.Addr)
-	client, err := NewClient(t.Context(), testProject)
+	client, err := NewClient(t.Context(), testenv.Project)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	cfg := Config{Project: testProject, Dataset: "outage"}
+	cfg := Config{Project: testenv.Project, Dataset: "outage"}
 	if err := Ensure(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +209,7 @@ func TestStreamWaitsOutAnOutage(t *testing.T) {
 	if n := logs.count("BigQuery unavailable: the bundle waits and retries; nothing it holds is acknowledged"); n == 0 {
 		t.Error("the outage was not logged")
 	}
-	rows := query(t, client, "SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS ids FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableEventsSpeed))
+	rows := testenv.Rows(t, client, "SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS ids FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableEventsSpeed))
 	if rows[0]["n"] != int64(len(events)) || rows[0]["ids"] != int64(len(events)) {
 		t.Errorf("events_speed holds %v rows of %v events, want each of the %d once", rows[0]["n"], rows[0]["ids"], len(events))
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/schemas"
 )
 
@@ -78,7 +80,7 @@ func insertDeadLetters(t *testing.T, client *bigquery.Client, cfg Config, dls ..
 // readDeadLetters returns dead_letter as sorted one-line summaries.
 func readDeadLetters(t *testing.T, client *bigquery.Client, cfg Config) []string {
 	t.Helper()
-	rows := query(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableDeadLetter))
+	rows := testenv.Rows(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableDeadLetter))
 	out := make([]string, len(rows))
 	for i, r := range rows {
 		out[i] = fmt.Sprintf("%s %s %s %s | %s | %s | %s", r["layer"], ptrString(strp(r["source_uri"])), r["stage"], r["reason"],
@@ -90,7 +92,7 @@ func readDeadLetters(t *testing.T, client *bigquery.Client, cfg Config) []string
 
 func TestReplaceDeadLetters(t *testing.T) {
 	client := startBigQuery(t)
-	cfg := Config{Project: testProject, Dataset: "railyard", RunID: "test-run"}
+	cfg := Config{Project: testenv.Project, Dataset: "railyard", RunID: "test-run"}
 	if err := Ensure(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}

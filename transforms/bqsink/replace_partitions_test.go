@@ -15,6 +15,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/schemas/metricnames"
 )
@@ -96,7 +98,7 @@ func fullEvent(id, at string) schemas.Event {
 
 func TestReplacePartitions(t *testing.T) {
 	client := startBigQuery(t)
-	cfg := Config{Project: testProject, Dataset: "railyard", RunID: "test-run"}
+	cfg := Config{Project: testenv.Project, Dataset: "railyard", RunID: "test-run"}
 	if err := Ensure(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +208,7 @@ func TestReplacePartitions(t *testing.T) {
 			{SessionStart: micros("2024-01-05T11:00:00Z"), SessionEnd: micros("2024-01-05T11:00:00Z"), UserID: "u2", Events: 1, Sources: []string{}, GapSeconds: 1800},
 		}
 		replace(t, cfg, schemas.TableSessionsBatch, sessions, nil)
-		rows := query(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableSessionsBatch)+" ORDER BY user_id")
+		rows := testenv.Rows(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableSessionsBatch)+" ORDER BY user_id")
 		var got []schemas.Session
 		for _, r := range rows {
 			got = append(got, schemas.Session{
@@ -230,7 +232,7 @@ func TestReplacePartitions(t *testing.T) {
 		for run := 0; run < 2; run++ {
 			replace(t, cfg, schemas.TableEventsBatch, rows, nil)
 		}
-		got := query(t, client, "SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS ids FROM "+
+		got := testenv.Rows(t, client, "SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS ids FROM "+
 			tableRef(cfg.Project, cfg.Dataset, schemas.TableEventsBatch)+" WHERE event_time >= TIMESTAMP '2024-02-01 00:00:00+00'")
 		if got[0]["n"] != int64(200) || got[0]["ids"] != int64(200) {
 			t.Errorf("February holds %v rows, %v distinct, want 200 of each", got[0]["n"], got[0]["ids"])
@@ -262,7 +264,7 @@ func assertEvents(t *testing.T, client *bigquery.Client, cfg Config, want []sche
 // assertTableEvents is assertEvents for any table of events.
 func assertTableEvents(t *testing.T, client *bigquery.Client, cfg Config, table string, want []schemas.Event) {
 	t.Helper()
-	rows := query(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, table))
+	rows := testenv.Rows(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, table))
 	got := make([]schemas.Event, len(rows))
 	for i, r := range rows {
 		got[i] = schemas.Event{

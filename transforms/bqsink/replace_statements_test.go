@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/railyard/railyard/internal/testenv"
 )
 
 // TestReplaceDayStatementsAgree runs the MERGE BigQuery gets and the
@@ -16,7 +18,7 @@ func TestReplaceDayStatementsAgree(t *testing.T) {
 	if err := client.Dataset("d").Create(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	ref := func(table string) string { return tableRef(testProject, "d", table) }
+	ref := func(table string) string { return tableRef(testenv.Project, "d", table) }
 	run := func(sql string) {
 		t.Helper()
 		job, err := client.Query(sql).Run(ctx)
@@ -52,7 +54,7 @@ func TestReplaceDayStatementsAgree(t *testing.T) {
 	want := []string{"after", "before", "new-1", "new-2"}
 	for _, table := range []string{"merged", "scripted"} {
 		var got []string
-		for _, row := range query(t, client, "SELECT id FROM "+ref(table)) {
+		for _, row := range testenv.Rows(t, client, "SELECT id FROM "+ref(table)) {
 			got = append(got, row["id"].(string))
 		}
 		slices.Sort(got)

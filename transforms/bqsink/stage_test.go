@@ -12,10 +12,11 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
-	"github.com/railyard/railyard/schemas"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/railyard/railyard/schemas"
 )
 
 // The emulator never reports row errors: it fails a whole append or a

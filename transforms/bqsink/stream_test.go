@@ -25,10 +25,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/googleapis/gax-go/v2"
 	"github.com/googleapis/gax-go/v2/apierror"
-	"github.com/railyard/railyard/schemas"
-	"github.com/railyard/railyard/schemas/metricnames"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/railyard/railyard/internal/testenv"
+	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 )
 
 func init() {
@@ -113,7 +115,7 @@ func runCounters(t *testing.T, p *beam.Pipeline) map[string]int64 {
 // managedwriter client, on Prism.
 func TestStream(t *testing.T) {
 	client := startBigQuery(t)
-	cfg := Config{Project: testProject, Dataset: "speed"}
+	cfg := Config{Project: testenv.Project, Dataset: "speed"}
 	if err := Ensure(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +199,7 @@ func TestStream(t *testing.T) {
 		counters := runCounters(t, p)
 
 		want := map[string]string{"m-big": "value out of range", "m-notjson": "column extra: not a valid JSON document"}
-		rows := query(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableDeadLetter)+" WHERE stage = 'write_events_speed'")
+		rows := testenv.Rows(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableDeadLetter)+" WHERE stage = 'write_events_speed'")
 		if len(rows) != len(want) {
 			t.Fatalf("dead_letter holds %d rows of write_events_speed, want %d: %v", len(rows), len(want), rows)
 		}
@@ -220,7 +222,7 @@ func TestStream(t *testing.T) {
 				t.Errorf("%s: layer %v, reason %v", id, r["layer"], r["reason"])
 			}
 		}
-		if got := query(t, client, "SELECT COUNT(*) AS n FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableEventsSpeed)+" WHERE event_id IN ('s-big', 's-notjson')"); got[0]["n"] != int64(0) {
+		if got := testenv.Rows(t, client, "SELECT COUNT(*) AS n FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableEventsSpeed)+" WHERE event_id IN ('s-big', 's-notjson')"); got[0]["n"] != int64(0) {
 			t.Errorf("events_speed holds %v of the rejected rows", got[0]["n"])
 		}
 		want5 := map[string]int64{"write_failed": 2, "write_retries": 5, "rows_written_dead_letter": 2}
@@ -240,7 +242,7 @@ func TestStream(t *testing.T) {
 		passert.Empty(s, dead)
 		runCounters(t, p)
 
-		rows := query(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableDeadLetter)+" WHERE stage = 'decode' ORDER BY failed_at")
+		rows := testenv.Rows(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableDeadLetter)+" WHERE stage = 'decode' ORDER BY failed_at")
 		if len(rows) != 2 {
 			t.Fatalf("dead_letter holds %d decode rows, want 2", len(rows))
 		}
@@ -262,7 +264,7 @@ func TestStream(t *testing.T) {
 // readMetrics reads metrics_minute_speed back, by window_start.
 func readMetrics(t *testing.T, client *bigquery.Client, cfg Config) []schemas.MetricMinuteSpeed {
 	t.Helper()
-	rows := query(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableMetricsMinuteSpeed)+" ORDER BY window_start")
+	rows := testenv.Rows(t, client, "SELECT * FROM "+tableRef(cfg.Project, cfg.Dataset, schemas.TableMetricsMinuteSpeed)+" ORDER BY window_start")
 	got := make([]schemas.MetricMinuteSpeed, len(rows))
 	for i, r := range rows {
 		got[i] = schemas.MetricMinuteSpeed{
@@ -775,7 +777,7 @@ func BenchmarkStreamEncode(b *testing.B) {
 func TestEmulatorDiffersOnDefaultStreams(t *testing.T) {
 	startBigQuery(t)
 	ctx := t.Context()
-	cfg := Config{Project: testProject, Dataset: "quirks_default"}
+	cfg := Config{Project: testenv.Project, Dataset: "quirks_default"}
 	if err := Ensure(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -3,35 +3,25 @@ package batchjob
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/bigquery"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
-	"google.golang.org/api/iterator"
 
-	"github.com/railyard/railyard/internal/emulators"
 	"github.com/railyard/railyard/internal/sample"
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/pipelines/config"
-	"github.com/railyard/railyard/transforms/bqsink"
 )
 
 func TestMain(m *testing.M) { ptest.Main(m) }
 
-const testProject = "railyard-test"
-
 // env is one test's emulators and clients.
 type env struct {
 	dest   config.Destination
-	bq     *bigquery.Client
+	db     testenv.Dataset
 	lake   string
 	sample *sample.Sample
 }
@@ -40,52 +30,17 @@ type env struct {
 // process at them, and loads the committed sample lake into a bucket.
 func startEnv(t *testing.T, dataset string) *env {
 	t.Helper()
-	ctx := context.Background()
-	gcs, err := emulators.StartStorage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gcs.Close() })
-	bq := emulators.StartBigQueryForTest(t, testProject)
-	for _, e := range []map[string]string{gcs.Env(), bq.Env()} {
-		for k, v := range e {
-			t.Setenv(k, v)
-		}
-	}
-	gcs.CreateBucket("lake")
-	client, err := gcs.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join("..", "..", "..", "testdata", "sample", "lake")
-	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		w := client.Bucket("lake").Object(filepath.ToSlash(rel)).NewWriter(ctx)
-		if _, err := w.Write(data); err != nil {
-			return err
-		}
-		return w.Close()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	te := testenv.Start(t, testenv.Emulators{Storage: true, BigQuery: true})
 	smp, err := sample.Generate(sample.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	bqc, err := bqsink.NewClient(ctx, testProject)
-	if err != nil {
-		t.Fatal(err)
+	return &env{
+		dest:   config.Destination{Project: testenv.Project, Dataset: dataset},
+		db:     te.Dataset(dataset),
+		lake:   te.SampleLake(t, "lake"),
+		sample: smp,
 	}
-	t.Cleanup(func() { bqc.Close() })
-	return &env{dest: config.Destination{Project: testProject, Dataset: dataset}, bq: bqc, lake: "gs://lake", sample: smp}
 }
 
 func (e *env) run(t *testing.T, runID, from, to string) map[string]int64 {
@@ -94,69 +49,7 @@ func (e *env) run(t *testing.T, runID, from, to string) map[string]int64 {
 	if err != nil {
 		t.Fatalf("run %s: %v", runID, err)
 	}
-	return counters(res)
-}
-
-func counters(res beam.PipelineResult) map[string]int64 {
-	out := map[string]int64{}
-	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Key.Namespace == "railyard" {
-			out[c.Key.Name] += c.Result()
-		}
-	}
-	return out
-}
-
-// tableRef is how test queries name a table: {ds}.events_batch. The
-// emulator needs names quoted whole.
-var tableRef = regexp.MustCompile(`\{ds\}\.(\w+)`)
-
-// query returns each row of sql as one string of its columns, sorted.
-func (e *env) query(t *testing.T, sql string) []string {
-	t.Helper()
-	sql = tableRef.ReplaceAllString(sql, fmt.Sprintf("`%s.%s.$1`", e.dest.Project, e.dest.Dataset))
-	it, err := e.bq.Query(sql).Read(context.Background())
-	if err != nil {
-		t.Fatalf("query %s: %v", sql, err)
-	}
-	var rows []string
-	for {
-		var row []bigquery.Value
-		err := it.Next(&row)
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("query %s: %v", sql, err)
-		}
-		cols := make([]string, len(row))
-		for i, v := range row {
-			cols[i] = formatValue(v)
-		}
-		rows = append(rows, strings.Join(cols, "|"))
-	}
-	slices.Sort(rows)
-	return rows
-}
-
-func formatValue(v bigquery.Value) string {
-	switch x := v.(type) {
-	case nil:
-		return "NULL"
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
-	case []byte:
-		return base64.StdEncoding.EncodeToString(x)
-	case float64:
-		return fmt.Sprintf("%.6f", x)
-	case []bigquery.Value:
-		parts := make([]string, len(x))
-		for i, p := range x {
-			parts[i] = formatValue(p)
-		}
-		return strings.Join(parts, ",")
-	}
-	return fmt.Sprint(v)
+	return testenv.Counters(res)
 }
 
 func str(p *string) string {
@@ -175,8 +68,8 @@ func TestBatchJobOnTheSampleLake(t *testing.T) {
 	got := e.run(t, "run-1", days[0], days[len(days)-1])
 
 	t.Run("reconciles: records in = valid unique + duplicates + dead letters", func(t *testing.T) {
-		events := e.query(t, "SELECT COUNT(*) FROM {ds}.events_batch")
-		dead := e.query(t, "SELECT COUNT(*) FROM {ds}.dead_letter WHERE layer = 'batch'")
+		events := e.db.Query(t, "SELECT COUNT(*) FROM {ds}.events_batch")
+		dead := e.db.Query(t, "SELECT COUNT(*) FROM {ds}.dead_letter WHERE layer = 'batch'")
 		want := m.Lake
 		if got["lake_lines_read"] != int64(want.RecordsIn) {
 			t.Errorf("lines read = %d, want %d", got["lake_lines_read"], want.RecordsIn)
@@ -206,11 +99,11 @@ func TestBatchJobOnTheSampleLake(t *testing.T) {
 			}
 		}
 		slices.Sort(want)
-		got := e.query(t, "SELECT reason, payload FROM {ds}.dead_letter WHERE layer = 'batch'")
+		got := e.db.Query(t, "SELECT reason, payload FROM {ds}.dead_letter WHERE layer = 'batch'")
 		if !slices.Equal(got, want) {
 			t.Errorf("dead letters differ from the sample's bad records: got %d, want %d\n%s", len(got), len(want), firstDiff(got, want))
 		}
-		missing := e.query(t, "SELECT COUNT(*) FROM {ds}.dead_letter WHERE layer = 'batch' AND (source_uri IS NULL OR error = '' OR stage = '')")
+		missing := e.db.Query(t, "SELECT COUNT(*) FROM {ds}.dead_letter WHERE layer = 'batch' AND (source_uri IS NULL OR error = '' OR stage = '')")
 		if missing[0] != "0" {
 			t.Errorf("%s dead letters lack source_uri, error or stage", missing[0])
 		}
@@ -222,7 +115,7 @@ func TestBatchJobOnTheSampleLake(t *testing.T) {
 			want = append(want, strings.Join([]string{w.EventID, w.EventType, micros(w.EventTime), w.Source, str(w.Platform), str(w.Country), str(w.UserID), valueOf(w.Value), orNull(w.MessageID)}, "|"))
 		}
 		slices.Sort(want)
-		got := e.query(t, "SELECT event_id, event_type, event_time, source, platform, country, user_id, value, message_id FROM {ds}.events_batch")
+		got := e.db.Query(t, "SELECT event_id, event_type, event_time, source, platform, country, user_id, value, message_id FROM {ds}.events_batch")
 		if !slices.Equal(got, want) {
 			t.Errorf("events_batch differs from the manifest's winners (%d rows, want %d)\n%s", len(got), len(want), firstDiff(got, want))
 		}
@@ -234,7 +127,7 @@ func TestBatchJobOnTheSampleLake(t *testing.T) {
 			want = append(want, strings.Join([]string{micros(r.WindowStart), micros(r.WindowEnd), r.EventType, r.Source, str(r.Platform), str(r.Country), fmt.Sprint(r.Events), fmt.Sprint(r.Users), fmt.Sprintf("%.6f", r.ValueSum)}, "|"))
 		}
 		slices.Sort(want)
-		got := e.query(t, "SELECT window_start, window_end, event_type, source, platform, country, events, users, value_sum FROM {ds}.metrics_minute_batch")
+		got := e.db.Query(t, "SELECT window_start, window_end, event_type, source, platform, country, events, users, value_sum FROM {ds}.metrics_minute_batch")
 		if !slices.Equal(got, want) {
 			t.Errorf("metrics_minute_batch differs (%d rows, want %d)\n%s", len(got), len(want), firstDiff(got, want))
 		}
@@ -246,7 +139,7 @@ func TestBatchJobOnTheSampleLake(t *testing.T) {
 			want = append(want, strings.Join([]string{r.UserID, micros(r.SessionStart), micros(r.SessionEnd), fmt.Sprint(r.Events), strings.Join(r.Sources, ",")}, "|"))
 		}
 		slices.Sort(want)
-		got := e.query(t, "SELECT user_id, session_start, session_end, events, sources FROM {ds}.sessions_batch")
+		got := e.db.Query(t, "SELECT user_id, session_start, session_end, events, sources FROM {ds}.sessions_batch")
 		if !slices.Equal(got, want) {
 			t.Errorf("sessions_batch differs (%d rows, want %d)\n%s", len(got), len(want), firstDiff(got, want))
 		}
@@ -278,7 +171,7 @@ func snapshot(t *testing.T, e *env) []string {
 		"SELECT 's', user_id, session_start, events FROM {ds}.sessions_batch",
 		"SELECT 'd', source_uri, reason, payload FROM {ds}.dead_letter WHERE layer = 'batch'",
 	} {
-		rows = append(rows, e.query(t, q)...)
+		rows = append(rows, e.db.Query(t, q)...)
 	}
 	return rows
 }

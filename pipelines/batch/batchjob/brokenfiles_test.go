@@ -7,37 +7,21 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/railyard/railyard/internal/emulators"
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/pipelines/config"
-	"github.com/railyard/railyard/transforms/bqsink"
 )
 
 // A stray or broken object in a lake day costs a dead letter each, not
 // the run: the run writes the good lines and records the day as covered.
 func TestBatchJobCoversADayWithBrokenFiles(t *testing.T) {
 	ctx := context.Background()
-	gcs, err := emulators.StartStorage()
+	te := testenv.Start(t, testenv.Emulators{Storage: true, BigQuery: true})
+	te.Storage.CreateBucket("lake")
+	client, err := te.Storage.Client(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { gcs.Close() })
-	bq := emulators.StartBigQueryForTest(t, testProject)
-	for _, env := range []map[string]string{gcs.Env(), bq.Env()} {
-		for k, v := range env {
-			t.Setenv(k, v)
-		}
-	}
-	gcs.CreateBucket("lake")
-	client, err := gcs.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bqc, err := bqsink.NewClient(ctx, testProject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bqc.Close() })
-	e := &env{dest: config.Destination{Project: testProject, Dataset: "batch_broken"}, bq: bqc, lake: "gs://lake"}
+	e := &env{dest: config.Destination{Project: testenv.Project, Dataset: "batch_broken"}, db: te.Dataset("batch_broken"), lake: "gs://lake"}
 
 	event := func(i int) string {
 		return fmt.Sprintf(`{"event_id":"e%03d","event_type":"page.view","event_time":"2026-11-01T10:%02d:00Z","source":"web"}`+"\n", i, i%60)
@@ -96,15 +80,15 @@ func TestBatchJobCoversADayWithBrokenFiles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run = %v, want the broken files as dead letters and the day covered", err)
 	}
-	c := counters(res)
+	c := testenv.Counters(res)
 
 	t.Run("writes the good lines and the lines before the break", func(t *testing.T) {
-		if got := e.query(t, "SELECT COUNT(*) FROM {ds}.events_batch"); got[0] != fmt.Sprint(5+kept) {
+		if got := e.db.Query(t, "SELECT COUNT(*) FROM {ds}.events_batch"); got[0] != fmt.Sprint(5+kept) {
 			t.Errorf("events_batch holds %s events, want %d (5 good, %d before the break)", got[0], 5+kept, kept)
 		}
 	})
 	t.Run("writes one dead letter per broken file, with its bytes", func(t *testing.T) {
-		got := e.query(t, "SELECT reason, REGEXP_EXTRACT(source_uri, r'[^/]+$'), LENGTH(payload) FROM {ds}.dead_letter WHERE layer = 'batch'")
+		got := e.db.Query(t, "SELECT reason, REGEXP_EXTRACT(source_uri, r'[^/]+$'), LENGTH(payload) FROM {ds}.dead_letter WHERE layer = 'batch'")
 		want := []string{
 			fmt.Sprintf("corrupt_gzip|truncated.jsonl.gz#L%d|%d", kept+1, len(truncated)),
 			"empty_file|empty.jsonl.gz#L1|0",
@@ -116,7 +100,7 @@ func TestBatchJobCoversADayWithBrokenFiles(t *testing.T) {
 		}
 	})
 	t.Run("records the day as covered", func(t *testing.T) {
-		got := e.query(t, "SELECT DISTINCT FORMAT_TIMESTAMP('%F', day_start), run_id FROM {ds}.batch_coverage")
+		got := e.db.Query(t, "SELECT DISTINCT FORMAT_TIMESTAMP('%F', day_start), run_id FROM {ds}.batch_coverage")
 		if fmt.Sprint(got) != "[2026-11-01|run-broken]" {
 			t.Errorf("batch_coverage holds %v, want 2026-11-01 covered by run-broken", got)
 		}

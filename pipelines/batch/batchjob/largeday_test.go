@@ -10,11 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/bigquery"
-
-	"github.com/railyard/railyard/internal/emulators"
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/pipelines/config"
-	"github.com/railyard/railyard/transforms/bqsink"
 )
 
 // TestBatchJobWritesADayLargerThanOneRequest runs the batch job over one
@@ -26,10 +23,7 @@ func TestBatchJobWritesADayLargerThanOneRequest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the BigQuery emulator")
 	}
-	bq := emulators.StartBigQueryForTest(t, testProject)
-	for k, v := range bq.Env() {
-		t.Setenv(k, v)
-	}
+	te := testenv.Start(t, testenv.Emulators{BigQuery: true})
 	const n, propSize = 1500, 4 << 10
 	file := filepath.Join(t.TempDir(), "day.jsonl.gz")
 	f, err := os.Create(file)
@@ -51,40 +45,21 @@ func TestBatchJobWritesADayLargerThanOneRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dest := config.Destination{Project: testProject, Dataset: "large_day"}
+	dest := config.Destination{Project: testenv.Project, Dataset: "large_day"}
 	res, err := Run(context.Background(), Config{Destination: dest, Inputs: []string{file}, SessionGap: DefaultSessionGap, RunID: "large-day"})
 	if err != nil {
 		t.Fatalf("batch job: %v", err)
 	}
-	c := map[string]int64{}
-	for _, m := range res.Metrics().AllMetrics().Counters() {
-		c[m.Key.Name] += m.Result()
-	}
+	c := testenv.Counters(res)
 	if c["write_failed"] != 0 || c["rows_written_events_batch"] != n {
 		t.Errorf("counters %v, want rows_written_events_batch %d and write_failed 0", c, n)
 	}
 
-	client, err := bqsink.NewClient(context.Background(), testProject)
-	if err != nil {
-		t.Fatal(err)
+	db := te.Dataset("large_day")
+	if got := db.One(t, "SELECT COUNT(DISTINCT event_id) FROM {ds}.events_batch WHERE LENGTH(TO_JSON_STRING(properties)) > 4096"); got != fmt.Sprint(n) {
+		t.Errorf("events_batch holds %s events with their properties, want %d", got, n)
 	}
-	defer client.Close()
-	count := func(sql string) int64 {
-		t.Helper()
-		it, err := client.Query(fmt.Sprintf(sql, "`"+testProject+".large_day")).Read(context.Background())
-		if err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-		var row []bigquery.Value
-		if err := it.Next(&row); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-		return row[0].(int64)
-	}
-	if got := count("SELECT COUNT(DISTINCT event_id) FROM %s.events_batch` WHERE LENGTH(TO_JSON_STRING(properties)) > 4096"); got != n {
-		t.Errorf("events_batch holds %d events with their properties, want %d", got, n)
-	}
-	if got := count("SELECT SUM(events) FROM %s.metrics_minute_batch`"); got != n {
-		t.Errorf("metrics_minute_batch counts %d events, want %d", got, n)
+	if got := db.One(t, "SELECT SUM(events) FROM {ds}.metrics_minute_batch"); got != fmt.Sprint(n) {
+		t.Errorf("metrics_minute_batch counts %s events, want %d", got, n)
 	}
 }

@@ -35,7 +35,7 @@ func (e *env) dayTotals(t *testing.T, day string) []string {
 		"SELECT 'metrics_hourly', layer, COUNT(*), SUM(events), SUM(users), ROUND(SUM(value_sum), 3) FROM {ds}.metrics_hourly WHERE " + in("hour_start") + " GROUP BY layer",
 		"SELECT 'sessions', layer, COUNT(*), SUM(events) FROM {ds}.sessions WHERE " + in("session_start") + " GROUP BY layer",
 	} {
-		rows = append(rows, e.query(t, q)...)
+		rows = append(rows, e.db.Query(t, q)...)
 	}
 	return rows
 }
@@ -43,7 +43,7 @@ func (e *env) dayTotals(t *testing.T, day string) []string {
 // coverage is batch_coverage: which run last covered which table's day.
 func (e *env) coverage(t *testing.T) []string {
 	t.Helper()
-	return e.query(t, "SELECT table_name, FORMAT_TIMESTAMP('%F', day_start), run_id FROM {ds}.batch_coverage")
+	return e.db.Query(t, "SELECT table_name, FORMAT_TIMESTAMP('%F', day_start), run_id FROM {ds}.batch_coverage")
 }
 
 // TestBatchInputReadsWholeLakeDays covers two days of the sample lake
@@ -112,7 +112,7 @@ func TestBatchInputReadsWholeLakeDays(t *testing.T) {
 		if _, err := Run(ctx, Config{Destination: e.dest, Inputs: []string{"gs://lake/raw/dt=" + day + "/**"}, SessionGap: DefaultSessionGap, RunID: "whole-day"}); err != nil {
 			t.Fatalf("Run over every file of %s: %v", day, err)
 		}
-		got := e.query(t, "SELECT layer, event_type, user_id FROM {ds}.events WHERE event_id = 'added-later'")
+		got := e.db.Query(t, "SELECT layer, event_type, user_id FROM {ds}.events WHERE event_id = 'added-later'")
 		if fmt.Sprint(got) != "[batch|page.view|u-added]" {
 			t.Errorf("the event added to %s: %v, want it in the events view from the batch layer", day, got)
 		}
