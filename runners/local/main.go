@@ -1,8 +1,9 @@
 // Command local runs Railyard's two layers on this machine with nothing but
 // Go: it starts the Pub/Sub, Cloud Storage and BigQuery emulators, loads
-// the sample lake from testdata/, publishes a live stream in real time
-// while the streaming job (speed layer) reads it on Prism, runs the batch
-// job (batch layer) over the whole lake (the history and what the stream
+// the sample lake from testdata/, sends a live stream in real time over
+// HTTP through the collection edge (pipelines/collect), which publishes it
+// to Pub/Sub, while the streaming job (speed layer) reads it on Prism,
+// runs the batch job (batch layer) over the whole lake (the history and what the stream
 // archived), then prints both jobs' counters with their reconciliation,
 // the streamed minutes as each layer counted them, and the serving views.
 // It stops every emulator it started, also on Ctrl-C; with --keep it

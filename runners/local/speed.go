@@ -8,7 +8,6 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/railyard/railyard/internal/publish"
 	"github.com/railyard/railyard/internal/sample"
 	"github.com/railyard/railyard/pipelines/streaming/streamjob"
 	"github.com/railyard/railyard/schemas"
@@ -50,8 +49,9 @@ func speedLanded(ctx context.Context, e *env, o options) (landed, error) {
 	return landed{asInt(rows[0]["events"]), asInt(rows[0]["event_rows"]), asInt(rows[0]["dead"])}, nil
 }
 
-// runSpeedLayer publishes a live stream in real time in the background
-// while the streaming job reads it on Prism, until the job ends once the
+// runSpeedLayer sends a live stream in real time, over HTTP through the
+// collection edge that publishes it to the topic, in the background while
+// the streaming job reads it on Prism, until the job ends once the
 // subscription is idle. It reports progress every pollEvery.
 func runSpeedLayer(ctx context.Context, p *progress, e *env, o options) (*speedResult, error) {
 	var msgs []sample.Message
@@ -60,20 +60,26 @@ func runSpeedLayer(ctx context.Context, p *progress, e *env, o options) (*speedR
 	}
 	total := int64(len(msgs))
 	streamFor := time.Duration(msgs[len(msgs)-1].PublishTime-msgs[0].PublishTime) * time.Microsecond
-	p.say("Speed layer: publishing %s messages (duplicates, bad records and late events among them) to %s at %d/s in real time, for about %s;",
-		thousands(total), o.topic(), o.streamRate, streamFor.Round(time.Second))
+	ed, err := startEdge(e, o)
+	if err != nil {
+		return nil, err
+	}
+	defer ed.Close()
+	p.say("Speed layer: sending %s records (duplicates, bad records and late events among them) at %d/s in real time, for about %s,",
+		thousands(total), o.streamRate, streamFor.Round(time.Second))
+	p.say("as NDJSON batches every %s to the collection edge at %s, which publishes them to %s;", sendBatchEvery, ed.url, o.topic())
 	p.say("the streaming job reads %s on Prism and ends once it has been idle for %s.", o.subscription(), o.stopAfterIdle)
 	p.say("Progress: messages published; rows the job wrote to events_speed, dead_letter (speed) and metrics_minute_speed (panes); messages acknowledged (once their minute of the archive is written).")
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type published struct {
-		sent publish.Sent
+		sent edgeSent
 		err  error
 	}
 	pubDone := make(chan published, 1)
 	go func() {
-		sent, err := publish.Messages(ctx, e.psClient, o.topic(), msgs, true)
+		sent, err := sendThroughEdge(ctx, ed.url, msgs)
 		pubDone <- published{sent, err}
 	}()
 	type finished struct {
@@ -92,10 +98,12 @@ func runSpeedLayer(ctx context.Context, p *progress, e *env, o options) (*speedR
 	publishing := true
 	donePublishing := func(pub published) error {
 		if pub.err != nil {
-			return fmt.Errorf("publish the stream: %w", pub.err)
+			return fmt.Errorf("send the stream through the collection edge: %w", pub.err)
 		}
 		publishing = false
-		p.say("Published %s messages (the publisher kept to the stream's clock within %s).", thousands(total), pub.sent.Behind.Round(time.Millisecond))
+		s := pub.sent
+		p.say("Sent %s records in %s requests (kept to the stream's clock within %s): the edge accepted %s and rejected %s (published all the same, for dead_letter)%s.",
+			thousands(int64(s.records)), thousands(int64(s.requests)), s.behind.Round(time.Millisecond), thousands(int64(s.accepted)), thousands(int64(s.rejected)), edgeExtras(s))
 		return nil
 	}
 	watch := &streamWatch{e: e, o: o}
@@ -225,4 +233,16 @@ func speedMinutes(ctx context.Context, e *env, o options) (map[time.Time]int64, 
 		return nil, err
 	}
 	return perMinute(rows), nil
+}
+
+// edgeExtras mentions retried and refused records, when there were any.
+func edgeExtras(s edgeSent) string {
+	out := ""
+	if s.retried > 0 {
+		out += fmt.Sprintf("; %s sent again after a 429 or 503", thousands(int64(s.retried)))
+	}
+	if s.refused > 0 {
+		out += fmt.Sprintf("; %s refused (blank)", thousands(int64(s.refused)))
+	}
+	return out
 }
