@@ -1,8 +1,11 @@
 package schemas
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // Stages of the pipeline named in dead_letter.stage.
@@ -57,4 +60,31 @@ func nonEmpty(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// DeadLetterID identifies a dead letter: the hex SHA-256 of its layer,
+// stage, reason, source_uri, message_id and the hex SHA-256 of its
+// payload, joined by "|". failed_at is left out, so a record the batch
+// layer dead-letters again for the same reason (each run over its file
+// replaces its dead letters) keeps its id, and so does a message Pub/Sub
+// delivered twice. The dead_letters view computes the same id in SQL
+// (DeadLetterIDSQL).
+func DeadLetterID(d DeadLetter) string {
+	payload := sha256.Sum256(d.Payload)
+	key := strings.Join([]string{d.Layer, d.Stage, d.Reason, deref(d.SourceURI), deref(d.MessageID), hex.EncodeToString(payload[:])}, "|")
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// DeadLetterIDSQL is DeadLetterID in GoogleSQL over a dead_letter row
+// aliased alias.
+func DeadLetterIDSQL(alias string) string {
+	return fmt.Sprintf(`TO_HEX(SHA256(CONCAT(%[1]s.layer, '|', %[1]s.stage, '|', %[1]s.reason, '|', COALESCE(%[1]s.source_uri, ''), '|', COALESCE(%[1]s.message_id, ''), '|', TO_HEX(SHA256(COALESCE(%[1]s.payload, b''))))))`, alias)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

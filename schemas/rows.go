@@ -77,3 +77,30 @@ type BatchWatermark struct {
 	UpdatedAt     int64  `bq:"updated_at,TIMESTAMP" desc:"When the batch run that set this watermark finished."`
 	RunID         string `bq:"run_id" desc:"The batch run that set it."`
 }
+
+// TableDeadLetterReplays names the table of dead-letter replays.
+const TableDeadLetterReplays = "dead_letter_replays"
+
+// Outcomes of one replay of one dead letter (dead_letter_replays.outcome).
+const (
+	// OutcomeReplayed: the record passes now and is in the lake, where the
+	// batch run of its day takes it.
+	OutcomeReplayed = "replayed"
+	// OutcomeStillFailing: the record still fails; reason and error say
+	// why now.
+	OutcomeStillFailing = "still_failing"
+)
+
+// DeadLetterReplay is what one replay run did with one dead letter: a row
+// of dead_letter_replays.
+type DeadLetterReplay struct {
+	DeadLetterID     string  `bq:"dead_letter_id" desc:"The dead letter replayed: hex SHA-256 of its layer, stage, reason, source_uri, message_id and payload (DeadLetterID); the dead_letters view shows the same id."`
+	RunID            string  `bq:"run_id" desc:"The replay run."`
+	ReplayedAt       int64   `bq:"replayed_at,TIMESTAMP" desc:"When the replay run started. The table is partitioned by its day."`
+	Outcome          string  `bq:"outcome" desc:"replayed (the record passes now and is in the lake, for the batch run of its day) or still_failing."`
+	Reason           *string `bq:"reason" desc:"Why the record still fails now: a reason code as in dead_letter.reason; NULL when replayed."`
+	Error            *string `bq:"error" desc:"The full error of the replay; NULL when replayed."`
+	LakeObject       *string `bq:"lake_object" desc:"The lake object the replayed record is in (gs://bucket/raw/dt=DAY/hr=HH/replay-<dead_letter_id>.jsonl.gz); NULL when still failing."`
+	FailedAt         int64   `bq:"failed_at,TIMESTAMP" desc:"failed_at of the dead_letter row replayed."`
+	DeadLetterReason string  `bq:"dead_letter_reason" desc:"reason of the dead_letter row replayed."`
+}

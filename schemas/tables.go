@@ -51,6 +51,8 @@ var Tables = []Table{
 		Description: "Speed layer: sessions per user_id, one row per pane; the latest pane of a session is the answer."},
 	{Name: TableDeadLetter, Row: reflect.TypeFor[DeadLetter](), PartitionField: "failed_at", Clustering: []string{"layer", "reason"},
 		Description: "Records that are not valid events under the event contract, and rows that could not be written, with their raw bytes and the reason."},
+	{Name: TableDeadLetterReplays, Row: reflect.TypeFor[DeadLetterReplay](), PartitionField: "replayed_at", Clustering: []string{"dead_letter_id"},
+		Description: "One row per dead letter a replay run re-decoded (pipelines/replay): its outcome, the new error if it still fails, the lake object if it passes now. Never deleted; the dead_letters view shows each dead letter's replay_status from it."},
 	{Name: TableBatchWatermark, Row: reflect.TypeFor[BatchWatermark](),
 		Description: "Per batch table, the instant up to which the batch layer is complete without a gap (see batch_coverage for each covered day). It only moves forward; pipeline_health reports its lag."},
 	{Name: TableBatchCoverage, Row: reflect.TypeFor[BatchCoverage](),

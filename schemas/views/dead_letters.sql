@@ -5,6 +5,8 @@
 -- delivered again after a crash is dead-lettered again: count
 -- DISTINCT record_key to count each bad record once. The raw bytes are in
 -- dead_letter.payload. Filter on failed_at to scan only the days you need.
+-- replay_status says whether a replay (pipelines/replay) brought the
+-- record back; open dead letters are the ones still to fix.
 --
 -- columns from dead_letter: failed_at
 -- column received_at TIMESTAMP: When the record arrived: its Pub/Sub
@@ -23,6 +25,16 @@
 -- columns from dead_letter: source_uri, message_id, publish_time
 -- column attributes STRING: Pub/Sub message attributes as JSON text; NULL
 --   when there were none.
+-- column dead_letter_id STRING: Identifies this dead letter for replays:
+--   the hex SHA-256 of its layer, stage, reason, source_uri, message_id and
+--   payload. failed_at is not part of it: a record dead-lettered again for
+--   the same reason keeps its id. dead_letter_replays rows carry it.
+-- column replay_status STRING: open (never replayed), replayed (a replay
+--   found that it passes now and wrote it to the lake, for the batch run of
+--   its day), or replayed_still_failing (replayed, and it still fails: see
+--   dead_letter_replays for the error of each replay).
+-- column last_replayed_at TIMESTAMP: When the latest replay of this dead
+--   letter ran; NULL when open.
 SELECT
   d.failed_at,
   COALESCE(d.publish_time, d.failed_at) AS received_at,
@@ -41,5 +53,28 @@ SELECT
   d.message_id,
   d.publish_time,
   -- TO_JSON_STRING(NULL) is the text null; keep SQL NULL.
-  IF(d.attributes IS NULL, NULL, TO_JSON_STRING(d.attributes)) AS attributes
-FROM `{project}.{dataset}.dead_letter` AS d
+  IF(d.attributes IS NULL, NULL, TO_JSON_STRING(d.attributes)) AS attributes,
+  d.dead_letter_id,
+  CASE
+    WHEN r.dead_letter_id IS NULL THEN 'open'
+    WHEN r.replayed THEN 'replayed'
+    ELSE 'replayed_still_failing'
+  END AS replay_status,
+  r.last_replayed_at
+-- The id is computed per row of the selected partitions only: a filter on
+-- failed_at passes into this subquery and prunes dead_letter.
+FROM (
+  SELECT
+    dl.*,
+    TO_HEX(SHA256(CONCAT(dl.layer, '|', dl.stage, '|', dl.reason, '|', COALESCE(dl.source_uri, ''), '|', COALESCE(dl.message_id, ''), '|', TO_HEX(SHA256(COALESCE(dl.payload, b'')))))) AS dead_letter_id
+  FROM `{project}.{dataset}.dead_letter` AS dl
+) AS d
+LEFT JOIN (
+  SELECT
+    dead_letter_id,
+    LOGICAL_OR(outcome = 'replayed') AS replayed,
+    MAX(replayed_at) AS last_replayed_at
+  FROM `{project}.{dataset}.dead_letter_replays`
+  GROUP BY dead_letter_id
+) AS r
+ON r.dead_letter_id = d.dead_letter_id
