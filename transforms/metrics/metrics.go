@@ -90,12 +90,18 @@ func PerMinute(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollecti
 	if cfg.settings().FiresOnce() {
 		return perMinuteBatch(s, events, processed)
 	}
-	windowed := beam.WindowInto(s, window.NewFixedWindows(WindowSize), events, cfg.settings().Options()...)
-	keyed := beam.ParDo(s, keyByMinuteKey, windowed)
 	// The Go SDK v2.77.0 combine drops the pane (exec/combine.go builds its
-	// output without it), so group, and apply minuteFn per pane.
-	grouped := beam.GroupByKey(s, keyed)
-	return beam.ParDo(s, &paneMetricFn{ProcessedAtMicros: processed}, grouped)
+	// output without it), so group, and apply minuteFn per pane. Each pane
+	// is grouped discarding; accumulating panes are then running totals in
+	// state (see accumulatingPerMinute), not a regroup of the window.
+	discarding := cfg.settings()
+	discarding.Panes = Discarding
+	windowed := beam.WindowInto(s, window.NewFixedWindows(WindowSize), events, discarding.Options()...)
+	keyed := beam.ParDo(s, keyByMinuteKey, windowed)
+	if cfg.Panes == Accumulating {
+		return accumulatingPerMinute(s, events, keyed, cfg.settings())
+	}
+	return beam.ParDo(s, &paneMetricFn{ProcessedAtMicros: processed}, beam.GroupByKey(s, keyed))
 }
 
 // WithoutPane takes a PCollection<schemas.MetricMinuteSpeed> and returns
