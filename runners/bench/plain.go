@@ -112,12 +112,18 @@ func countMetricRows(events map[string]schemas.Event) int {
 }
 
 // countSessions splits each user's events where the pause reaches the
-// gap, as merging session windows of [t, t+gap) do.
+// gap, as merging session windows of [t, t+gap) do, and at midnight UTC
+// (schemas.SessionDay), as both jobs do.
 func countSessions(events map[string]schemas.Event, gap time.Duration) int {
-	perUser := map[string][]int64{}
+	type userDay struct {
+		user string
+		day  int64
+	}
+	perUser := map[userDay][]int64{}
 	for _, ev := range events {
 		if ev.UserID != nil {
-			perUser[*ev.UserID] = append(perUser[*ev.UserID], ev.EventTime/1000) // Beam timestamps are milliseconds
+			k := userDay{*ev.UserID, schemas.SessionDay(ev.EventTime)}
+			perUser[k] = append(perUser[k], ev.EventTime/1000) // Beam timestamps are milliseconds
 		}
 	}
 	n := 0
