@@ -4,31 +4,23 @@ package flink
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/bigquery"
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
-	"google.golang.org/api/iterator"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/railyard/railyard/internal/emulators"
 	"github.com/railyard/railyard/internal/sample"
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/schemas"
-	"github.com/railyard/railyard/transforms/bqsink"
 )
 
 const (
-	testProject = "railyard-test"
 	testDataset = "universal_e2e"
-	testBucket  = "lake"
 
 	// prismPackage is Beam's standalone Prism job server, a tool
 	// dependency of the module (the tool line in go.mod).
@@ -55,7 +47,9 @@ func TestBatchJobThroughTheJobAPI(t *testing.T) {
 	prism := goBuild(t, bins, "prism", prismPackage)
 	batch := goBuild(t, bins, "batch", "./pipelines/batch")
 
-	bq := startEmulators(t)
+	te := testenv.Start(t, testenv.Emulators{Storage: true, BigQuery: true})
+	lakeRoot := te.SampleLake(t, "lake")
+	db := te.Dataset(testDataset)
 	endpoint := startJobServer(t, prism)
 
 	const jobName = "railyard-batch-universal"
@@ -68,9 +62,9 @@ func TestBatchJobThroughTheJobAPI(t *testing.T) {
 		"--endpoint="+endpoint,
 		"--environment_type=LOOPBACK",
 		"--job_name="+jobName,
-		"--project="+testProject,
+		"--project="+testenv.Project,
 		"--dataset="+testDataset,
-		"--lake=gs://"+testBucket,
+		"--lake="+lakeRoot,
 		"--from="+days[0],
 		"--to="+days[len(days)-1],
 		"--session_gap="+gap.String(),
@@ -104,12 +98,12 @@ func TestBatchJobThroughTheJobAPI(t *testing.T) {
 			"run_id = '" + runID + "'", len(schemas.BatchTables) * len(days)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := countRows(t.Context(), bq, tc.table, tc.where)
-			if err != nil {
-				t.Fatal(err)
+			sql := "SELECT COUNT(*) FROM {ds}." + tc.table
+			if tc.where != "" {
+				sql += " WHERE " + tc.where
 			}
-			if got != int64(tc.want) {
-				t.Errorf("%s has %d rows (where %q), the manifest implies %d", tc.table, got, tc.where, tc.want)
+			if got := db.One(t, sql); got != fmt.Sprint(tc.want) {
+				t.Errorf("%s has %s rows (where %q), the manifest implies %d", tc.table, got, tc.where, tc.want)
 			}
 		})
 	}
@@ -119,7 +113,7 @@ func TestBatchJobThroughTheJobAPI(t *testing.T) {
 // over testdata/sample/lake writes.
 func readManifest(t *testing.T) sample.Manifest {
 	t.Helper()
-	f, err := os.Open(filepath.Join(moduleRoot, "testdata", "sample", "manifest.json"))
+	f, err := os.Open(testenv.Path(t, "testdata", "sample", "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,62 +126,6 @@ func readManifest(t *testing.T) sample.Manifest {
 		t.Fatal("the sample manifest covers no day")
 	}
 	return m
-}
-
-// startEmulators starts the Cloud Storage and BigQuery emulators, points
-// this process (and so its children) at them, loads the committed sample
-// lake into gs://lake and returns a BigQuery client.
-func startEmulators(t *testing.T) *bigquery.Client {
-	t.Helper()
-	ctx := t.Context()
-	gcs, err := emulators.StartStorage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gcs.Close() })
-	bq := emulators.StartBigQueryForTest(t, testProject)
-	for _, env := range []map[string]string{gcs.Env(), bq.Env()} {
-		for k, v := range env {
-			t.Setenv(k, v)
-		}
-	}
-	gcs.CreateBucket(testBucket)
-	client, err := gcs.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(moduleRoot, "testdata", "sample", "lake")
-	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(root, path)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		w := client.Bucket(testBucket).Object(filepath.ToSlash(rel)).NewWriter(ctx)
-		if _, err := w.Write(data); err != nil {
-			w.Close()
-			return fmt.Errorf("upload %s: %w", rel, err)
-		}
-		if err := w.Close(); err != nil {
-			return fmt.Errorf("upload %s: %w", rel, err)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bqc, err := bqsink.NewClient(ctx, testProject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bqc.Close() })
-	return bqc
 }
 
 // listening is the line Prism's job server logs once it has bound its port.
@@ -267,29 +205,4 @@ func jobState(ctx context.Context, endpoint, name string) (jobpb.JobState_Enum, 
 		names = append(names, j.GetJobName())
 	}
 	return 0, fmt.Errorf("the job server at %s knows no job %q (it has %q)", endpoint, name, names)
-}
-
-// countRows counts the rows of a table of the test dataset that match
-// where (all rows when where is empty).
-func countRows(ctx context.Context, client *bigquery.Client, table, where string) (int64, error) {
-	sql := fmt.Sprintf("SELECT COUNT(*) FROM `%s.%s.%s`", testProject, testDataset, table)
-	if where != "" {
-		sql += " WHERE " + where
-	}
-	it, err := client.Query(sql).Read(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", sql, err)
-	}
-	var row []bigquery.Value
-	if err := it.Next(&row); err != nil {
-		if errors.Is(err, iterator.Done) {
-			err = errors.New("no row")
-		}
-		return 0, fmt.Errorf("%s: %w", sql, err)
-	}
-	n, err := strconv.ParseInt(fmt.Sprint(row[0]), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s: count %v: %w", sql, row[0], err)
-	}
-	return n, nil
 }

@@ -3,37 +3,28 @@ package streamjob
 import (
 	"context"
 	"encoding/base64"
-	"errors"
-	"fmt"
-	"regexp"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/pubsub/v2"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
-	"google.golang.org/api/iterator"
 
 	"github.com/railyard/railyard/internal/emulators"
 	"github.com/railyard/railyard/internal/publish"
 	"github.com/railyard/railyard/internal/sample"
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/pipelines/batch/batchjob"
 	"github.com/railyard/railyard/pipelines/config"
-	"github.com/railyard/railyard/transforms/bqsink"
 )
 
 func TestMain(m *testing.M) { ptest.Main(m) }
-
-const testProject = "railyard-test"
 
 // env is one test's emulators and clients: pstest, fake-gcs-server and
 // the BigQuery emulator, with the process pointed at them.
 type env struct {
 	dest  config.Destination
-	bq    *bigquery.Client
+	db    testenv.Dataset
 	ps    *emulators.PubSub
 	pub   *pubsub.Client
 	topic string
@@ -43,41 +34,25 @@ type env struct {
 
 func startEnv(t *testing.T, dataset string) *env {
 	t.Helper()
-	ctx := context.Background()
-	gcs, err := emulators.StartStorage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gcs.Close() })
-	ps := emulators.StartPubSub()
-	t.Cleanup(func() { ps.Close() })
-	bq := emulators.StartBigQueryForTest(t, testProject)
-	for _, e := range []map[string]string{gcs.Env(), ps.Env(), bq.Env()} {
-		for k, v := range e {
-			t.Setenv(k, v)
-		}
-	}
-	gcs.CreateBucket("lake")
-	pub, err := pubsub.NewClient(ctx, testProject)
+	te := testenv.Start(t, testenv.Emulators{Storage: true, PubSub: true, BigQuery: true})
+	te.Storage.CreateBucket("lake")
+	pub, err := pubsub.NewClient(t.Context(), testenv.Project)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pub.Close() })
 	e := &env{
-		dest:  config.Destination{Project: testProject, Dataset: dataset},
-		ps:    ps,
+		dest:  config.Destination{Project: testenv.Project, Dataset: dataset},
+		db:    te.Dataset(dataset),
+		ps:    te.PubSub,
 		pub:   pub,
-		topic: "projects/" + testProject + "/topics/events",
-		sub:   "projects/" + testProject + "/subscriptions/railyard-speed",
+		topic: "projects/" + testenv.Project + "/topics/events",
+		sub:   "projects/" + testenv.Project + "/subscriptions/railyard-speed",
 		lake:  "gs://lake",
 	}
-	if err := publish.Setup(ctx, pub, e.topic, e.sub); err != nil {
+	if err := publish.Setup(t.Context(), pub, e.topic, e.sub); err != nil {
 		t.Fatal(err)
 	}
-	if e.bq, err = bqsink.NewClient(ctx, testProject); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.bq.Close() })
 	return e
 }
 
@@ -137,76 +112,7 @@ func (e *env) runBatch(t *testing.T, runID string) map[string]int64 {
 	if err != nil {
 		t.Fatalf("batch job over the archive: %v", err)
 	}
-	return counters(res)
-}
-
-func counters(res beam.PipelineResult) map[string]int64 {
-	out := map[string]int64{}
-	if res == nil {
-		return out
-	}
-	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Key.Namespace == "railyard" {
-			out[c.Key.Name] += c.Result()
-		}
-	}
-	return out
-}
-
-// tableRef is how test queries name a table: {ds}.events_speed. The
-// emulator needs names quoted whole.
-var tableRef = regexp.MustCompile(`\{ds\}\.(\w+)`)
-
-// query returns each row of sql as one string of its columns, sorted.
-func (e *env) query(t *testing.T, sql string) []string {
-	t.Helper()
-	sql = tableRef.ReplaceAllString(sql, fmt.Sprintf("`%s.%s.$1`", e.dest.Project, e.dest.Dataset))
-	it, err := e.bq.Query(sql).Read(context.Background())
-	if err != nil {
-		t.Fatalf("query %s: %v", sql, err)
-	}
-	var rows []string
-	for {
-		var row []bigquery.Value
-		err := it.Next(&row)
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("query %s: %v", sql, err)
-		}
-		cols := make([]string, len(row))
-		for i, v := range row {
-			cols[i] = formatValue(v)
-		}
-		rows = append(rows, strings.Join(cols, "|"))
-	}
-	slices.Sort(rows)
-	return rows
-}
-
-func formatValue(v bigquery.Value) string {
-	switch v := v.(type) {
-	case nil:
-		return "NULL"
-	case time.Time:
-		return v.UTC().Format(time.RFC3339Nano)
-	case []byte:
-		return base64.StdEncoding.EncodeToString(v)
-	case float64:
-		return fmt.Sprintf("%.6f", v)
-	}
-	return fmt.Sprint(v)
-}
-
-// one returns the single value of a one-row, one-column query.
-func (e *env) one(t *testing.T, sql string) string {
-	t.Helper()
-	rows := e.query(t, sql)
-	if len(rows) != 1 {
-		t.Fatalf("query %s: %d rows, want 1", sql, len(rows))
-	}
-	return rows[0]
+	return testenv.Counters(res)
 }
 
 // truth is what the generator says a stream must become.

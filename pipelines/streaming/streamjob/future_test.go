@@ -14,6 +14,7 @@ import (
 	"cloud.google.com/go/bigquery"
 
 	"github.com/railyard/railyard/internal/sample"
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/pipelines/serving"
 )
 
@@ -59,7 +60,7 @@ func TestRecoveryFloorIgnoresWindowsAheadOfTheWallClock(t *testing.T) {
 	closed := time.Now().UTC().Truncate(time.Minute).Add(-5 * time.Minute)
 	insert := func(windowStart time.Time, timing string) {
 		t.Helper()
-		q := e.bq.Query(fmt.Sprintf("INSERT INTO `%s.%s.metrics_minute_speed` "+
+		q := e.db.Client.Query(fmt.Sprintf("INSERT INTO `%s.%s.metrics_minute_speed` "+
 			"(window_start, window_end, event_type, source, events, users, value_sum, pane_index, pane_timing, processed_at) "+
 			"VALUES (@start, @end, 'page.view', 'web-shop', 1, 1, 0, 0, @timing, @processed)", cfg.Project, cfg.Dataset))
 		q.Parameters = []bigquery.QueryParameter{
@@ -145,7 +146,7 @@ func TestStreamingFutureEventsAcrossARestart(t *testing.T) {
 		t.Fatalf("first run: %v", err)
 	}
 	sent()
-	c1 := counters(res1)
+	c1 := testenv.Counters(res1)
 	t.Logf("first run counters: %v", c1)
 
 	second := currentMessages("second", 40, perMinute, perUser)
@@ -155,12 +156,12 @@ func TestStreamingFutureEventsAcrossARestart(t *testing.T) {
 		t.Fatalf("second run: %v", err)
 	}
 	sent()
-	c2 := counters(res2)
+	c2 := testenv.Counters(res2)
 	t.Logf("second run counters: %v", c2)
 	now := time.Now()
 
 	t.Run("the far-future events are written and counted, not aggregated", func(t *testing.T) {
-		ids := e.query(t, "SELECT event_id, COUNT(*) FROM {ds}.events_speed WHERE event_id IN ('far-2099', 'ahead-2h') GROUP BY event_id")
+		ids := e.db.Query(t, "SELECT event_id, COUNT(*) FROM {ds}.events_speed WHERE event_id IN ('far-2099', 'ahead-2h') GROUP BY event_id")
 		if want := []string{"ahead-2h|1", "far-2099|1"}; !slices.Equal(ids, want) {
 			t.Errorf("events_speed holds %v of the far-future events, want each once: %v", ids, want)
 		}
@@ -171,7 +172,7 @@ func TestStreamingFutureEventsAcrossARestart(t *testing.T) {
 			t.Errorf("second run: future_events = %d, want 0 (it published none; what it recovered was counted by the first run)", c2["future_events"])
 		}
 		for _, table := range []string{"metrics_minute_speed WHERE window_start", "sessions_speed WHERE session_end"} {
-			if n := e.one(t, fmt.Sprintf("SELECT COUNT(*) FROM {ds}.%s > TIMESTAMP_MICROS(%d)", table, now.UnixMicro())); n != "0" {
+			if n := e.db.One(t, fmt.Sprintf("SELECT COUNT(*) FROM {ds}.%s > TIMESTAMP_MICROS(%d)", table, now.UnixMicro())); n != "0" {
 				t.Errorf("%s ahead of the wall clock: %s rows, want none", table, n)
 			}
 		}
@@ -184,7 +185,7 @@ func TestStreamingFutureEventsAcrossARestart(t *testing.T) {
 		}
 	})
 	t.Run("every current event is in the latest metrics panes", func(t *testing.T) {
-		rows := e.query(t, fmt.Sprintf(`SELECT UNIX_MICROS(window_start), events FROM (
+		rows := e.db.Query(t, fmt.Sprintf(`SELECT UNIX_MICROS(window_start), events FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, event_type, source, platform, country
                                ORDER BY processed_at DESC, pane_index DESC) AS latest
   FROM {ds}.metrics_minute_speed) WHERE latest = 1 AND window_start >= TIMESTAMP_MICROS(%d)`, from.UnixMicro()))
@@ -206,7 +207,7 @@ func TestStreamingFutureEventsAcrossARestart(t *testing.T) {
 		}
 	})
 	t.Run("every current event is in its user's latest session", func(t *testing.T) {
-		rows := e.query(t, `SELECT user_id, events FROM (
+		rows := e.db.Query(t, `SELECT user_id, events FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY processed_at DESC, session_start) AS latest
   FROM {ds}.sessions_speed) WHERE latest = 1`)
 		got := map[string]int{}
@@ -218,22 +219,22 @@ func TestStreamingFutureEventsAcrossARestart(t *testing.T) {
 			t.Errorf("latest session per user counts %v events, want every current event: %v", got, perUser)
 		}
 	})
-	speedMetrics := e.query(t, fmt.Sprintf(speedMetricsSQL, from.UnixMicro()))
+	speedMetrics := e.db.Query(t, fmt.Sprintf(speedMetricsSQL, from.UnixMicro()))
 	t.Run("the batch job over the lake leaves the same events out of its metrics", func(t *testing.T) {
 		c := e.runBatch(t, "batch-future")
 		if c["future_events"] != 2 {
 			t.Errorf("batch: future_events = %d, want the 2 events the stream left out", c["future_events"])
 		}
-		ids := e.query(t, "SELECT event_id FROM {ds}.events_batch WHERE event_id IN ('far-2099', 'ahead-2h')")
+		ids := e.db.Query(t, "SELECT event_id FROM {ds}.events_batch WHERE event_id IN ('far-2099', 'ahead-2h')")
 		if want := []string{"ahead-2h", "far-2099"}; !slices.Equal(ids, want) {
 			t.Errorf("events_batch holds %v of the far-future events, want %v", ids, want)
 		}
 		for _, table := range []string{"metrics_minute_batch WHERE window_start", "sessions_batch WHERE session_end"} {
-			if n := e.one(t, fmt.Sprintf("SELECT COUNT(*) FROM {ds}.%s > TIMESTAMP_MICROS(%d)", table, now.UnixMicro())); n != "0" {
+			if n := e.db.One(t, fmt.Sprintf("SELECT COUNT(*) FROM {ds}.%s > TIMESTAMP_MICROS(%d)", table, now.UnixMicro())); n != "0" {
 				t.Errorf("%s ahead of the wall clock: %s rows, want none", table, n)
 			}
 		}
-		batchMetrics := e.query(t, fmt.Sprintf(batchMetricsSQL, from.UnixMicro()))
+		batchMetrics := e.db.Query(t, fmt.Sprintf(batchMetricsSQL, from.UnixMicro()))
 		if diff := symmetricDiff(speedMetrics, batchMetrics); len(diff) > 0 {
 			t.Errorf("final speed metrics and batch metrics over the lake differ in %d rows, first: %v", len(diff), diff[:min(3, len(diff))])
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/railyard/railyard/internal/emulators"
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/transforms/bqsink"
 )
 
@@ -56,7 +57,7 @@ func TestStreamingWaitsOutABigQueryOutage(t *testing.T) {
 		t.Fatalf("streaming job: %v", err)
 	}
 	sent()
-	c := counters(res)
+	c := testenv.Counters(res)
 	t.Logf("counters: %v", c)
 
 	if ackedDuringOutage != 0 {
@@ -69,7 +70,7 @@ func TestStreamingWaitsOutABigQueryOutage(t *testing.T) {
 		t.Error("sink_unavailable_retries = 0: the outage was not counted")
 	}
 	checkStream(t, e, msgs, tr, false)
-	if n := e.one(t, "SELECT COUNT(*) FROM {ds}.dead_letter WHERE reason = 'write_failed'"); n != "0" {
+	if n := e.db.One(t, "SELECT COUNT(*) FROM {ds}.dead_letter WHERE reason = 'write_failed'"); n != "0" {
 		t.Errorf("dead_letter holds %s write_failed rows", n)
 	}
 	for _, m := range e.ps.Server.Messages() {

@@ -18,6 +18,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/periodic"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/schemas"
 )
 
@@ -110,7 +111,7 @@ func runCrashCase(events crashEventsFn, cfg Config, closeMargin, run, tail time.
 	if err != nil {
 		return nil, err
 	}
-	return counters(res), nil
+	return testenv.Counters(res), nil
 }
 
 func TestPrismEarlyFiringCrash(t *testing.T) {

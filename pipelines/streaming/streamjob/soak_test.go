@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/railyard/railyard/internal/testenv"
 )
 
 var (
@@ -37,7 +39,7 @@ func TestStreamingSoak(t *testing.T) {
 		t.Fatalf("the streaming job failed after %v: %v", time.Since(start).Round(time.Second), err)
 	}
 	s := sent()
-	c := counters(res)
+	c := testenv.Counters(res)
 	t.Logf("ran %v; %d messages at %d/s, publisher at most %v behind; counters: %v",
 		time.Since(start).Round(time.Second), len(msgs), *soakRate, s.Behind, c)
 	if c["records_in"] != int64(len(msgs)) {
@@ -45,7 +47,7 @@ func TestStreamingSoak(t *testing.T) {
 	}
 	// What landed, read back (the counters of the last bundles may be
 	// missing from the result Prism returns when the job stops idle).
-	if got := e.one(t, "SELECT COUNT(DISTINCT event_id) FROM {ds}.events_speed"); got != fmt.Sprint(len(tr.events)) {
+	if got := e.db.One(t, "SELECT COUNT(DISTINCT event_id) FROM {ds}.events_speed"); got != fmt.Sprint(len(tr.events)) {
 		t.Errorf("events_speed holds %s distinct events, want the %d unique events", got, len(tr.events))
 	}
 	for _, m := range e.ps.Server.Messages() {

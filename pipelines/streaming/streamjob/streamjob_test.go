@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/railyard/railyard/internal/sample"
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/schemas"
 )
 
@@ -47,7 +48,7 @@ const batchMetricsSQL = `SELECT window_start, event_type, source, platform, coun
 // atLeastOnce), every bad record in dead_letter with its bytes.
 func checkStream(t *testing.T, e *env, msgs []sample.Message, tr truth, atLeastOnce bool) {
 	t.Helper()
-	ids := e.query(t, "SELECT event_id, COUNT(*) FROM {ds}.events_speed GROUP BY event_id")
+	ids := e.db.Query(t, "SELECT event_id, COUNT(*) FROM {ds}.events_speed GROUP BY event_id")
 	seen := map[string]bool{}
 	for _, row := range ids {
 		id, n, _ := strings.Cut(row, "|")
@@ -64,17 +65,17 @@ func checkStream(t *testing.T, e *env, msgs []sample.Message, tr truth, atLeastO
 			t.Errorf("event %s of the stream is not in events_speed", id)
 		}
 	}
-	dead := e.query(t, "SELECT reason, payload FROM {ds}.dead_letter WHERE layer = 'speed'")
+	dead := e.db.Query(t, "SELECT reason, payload FROM {ds}.dead_letter WHERE layer = 'speed'")
 	if atLeastOnce {
 		dead = slices.Compact(dead)
 	}
 	if !slices.Equal(dead, tr.bad) {
 		t.Errorf("dead_letter holds %d speed rows, want the stream's %d bad records with their raw bytes", len(dead), len(tr.bad))
 	}
-	if got := e.one(t, "SELECT COUNT(*) FROM (SELECT DISTINCT event_id FROM {ds}.events)"); got != fmt.Sprint(len(tr.events)) {
+	if got := e.db.One(t, "SELECT COUNT(*) FROM (SELECT DISTINCT event_id FROM {ds}.events)"); got != fmt.Sprint(len(tr.events)) {
 		t.Errorf("the events view holds %s event ids, want %d", got, len(tr.events))
 	}
-	if got := e.one(t, "SELECT COUNT(*) FROM {ds}.events"); got != fmt.Sprint(len(tr.events)) {
+	if got := e.db.One(t, "SELECT COUNT(*) FROM {ds}.events"); got != fmt.Sprint(len(tr.events)) {
 		t.Errorf("the events view holds %s rows, want one per event, %d", got, len(tr.events))
 	}
 }
@@ -90,15 +91,15 @@ func checkParity(t *testing.T, e *env, msgs []sample.Message, tr truth, speedMet
 	if got["lake_lines_read"] < int64(len(msgs)) {
 		t.Errorf("the batch job read %d lines from the archive, want at least the %d messages", got["lake_lines_read"], len(msgs))
 	}
-	speedEvents := e.query(t, "SELECT "+eventColumns+" FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingest_time) AS n FROM {ds}.events_speed) WHERE n = 1")
-	batchEvents := e.query(t, "SELECT "+eventColumns+" FROM {ds}.events_batch")
+	speedEvents := e.db.Query(t, "SELECT "+eventColumns+" FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingest_time) AS n FROM {ds}.events_speed) WHERE n = 1")
+	batchEvents := e.db.Query(t, "SELECT "+eventColumns+" FROM {ds}.events_batch")
 	if len(batchEvents) != len(tr.events) {
 		t.Errorf("events_batch holds %d events, want %d", len(batchEvents), len(tr.events))
 	}
 	if diff := symmetricDiff(speedEvents, batchEvents); len(diff) > 0 {
 		t.Errorf("the batch job over the archive and the stream disagree on %d events, first: %v", len(diff), diff[:min(3, len(diff))])
 	}
-	batchMetrics := e.query(t, fmt.Sprintf(batchMetricsSQL, from.UnixMicro()))
+	batchMetrics := e.db.Query(t, fmt.Sprintf(batchMetricsSQL, from.UnixMicro()))
 	if len(batchMetrics) == 0 {
 		t.Fatal("the batch job computed no metrics from the archive")
 	}
@@ -140,7 +141,7 @@ func TestStreamingEndToEnd(t *testing.T) {
 	if s := sent(); s.Behind > 2*time.Second {
 		t.Logf("the publisher fell %v behind the stream's clock", s.Behind)
 	}
-	c := counters(res)
+	c := testenv.Counters(res)
 	t.Logf("counters: %v", c)
 
 	t.Run("reconciles exactly", func(t *testing.T) {
@@ -174,7 +175,7 @@ func TestStreamingEndToEnd(t *testing.T) {
 		// so only counters of the early steps are asserted.
 	})
 	t.Run("late events revise their window, too late ones are counted", func(t *testing.T) {
-		timings := e.query(t, "SELECT DISTINCT pane_timing FROM {ds}.metrics_minute_speed")
+		timings := e.db.Query(t, "SELECT DISTINCT pane_timing FROM {ds}.metrics_minute_speed")
 		for _, want := range []string{"EARLY", "ON_TIME", "LATE"} {
 			if !slices.Contains(timings, want) {
 				t.Errorf("metrics_minute_speed has panes %v, none %s", timings, want)
@@ -194,7 +195,7 @@ func TestStreamingEndToEnd(t *testing.T) {
 			t.Errorf("window_closing_metrics = %d: the job fell more than 25 s behind the stream and left late events out of the metrics on Prism", n)
 		}
 	})
-	speedMetrics := e.query(t, fmt.Sprintf(speedMetricsSQL, from.UnixMicro()))
+	speedMetrics := e.db.Query(t, fmt.Sprintf(speedMetricsSQL, from.UnixMicro()))
 	t.Run("the batch job over the archive agrees with the stream", func(t *testing.T) {
 		checkParity(t, e, msgs, tr, speedMetrics, from)
 	})
@@ -248,7 +249,7 @@ func TestStreamingKillAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	c2 := counters(second)
+	c2 := testenv.Counters(second)
 	t.Logf("second run counters: %v", c2)
 	if c2["recovered_events"] == 0 {
 		t.Error("the second run recovered no event of the first run's open windows")
@@ -262,7 +263,7 @@ func TestStreamingKillAndRestart(t *testing.T) {
 			}
 		}
 	})
-	speedMetrics := e.query(t, fmt.Sprintf(speedMetricsSQL, from.UnixMicro()))
+	speedMetrics := e.db.Query(t, fmt.Sprintf(speedMetricsSQL, from.UnixMicro()))
 	t.Run("final panes equal the batch job's metrics over the archive", func(t *testing.T) {
 		checkParity(t, e, msgs, tr, speedMetrics, from)
 	})

@@ -17,6 +17,7 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/iterator"
 
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/schemas"
 )
 
@@ -106,7 +107,7 @@ func TestTwoStreamingJobsOnOneSubscription(t *testing.T) {
 			cfg := e.config(runIDs[i])
 			cfg.StopAfterIdle = 20 * time.Second
 			res, err := Run(context.Background(), cfg)
-			counts[i], errs[i] = counters(res), err
+			counts[i], errs[i] = testenv.Counters(res), err
 		}()
 		time.Sleep(6 * time.Second)
 	}
@@ -158,7 +159,7 @@ func TestTwoStreamingJobsOnOneSubscription(t *testing.T) {
 		if c["lake_lines_read"] < int64(len(msgs)) {
 			t.Errorf("the batch job read %d lines from the lake, want at least the %d messages", c["lake_lines_read"], len(msgs))
 		}
-		rows := e.query(t, "SELECT event_id, COUNT(*) FROM {ds}.events_batch GROUP BY event_id")
+		rows := e.db.Query(t, "SELECT event_id, COUNT(*) FROM {ds}.events_batch GROUP BY event_id")
 		seen := map[string]bool{}
 		for _, row := range rows {
 			id, n, _ := strings.Cut(row, "|")
@@ -180,12 +181,12 @@ func TestTwoStreamingJobsOnOneSubscription(t *testing.T) {
 			slices.Sort(missing)
 			t.Errorf("%d of the stream's %d valid events are not in events_batch, first: %v", len(missing), len(tr.events), missing[:min(3, len(missing))])
 		}
-		dead := slices.Compact(e.query(t, "SELECT reason, payload FROM {ds}.dead_letter WHERE layer = 'batch'"))
+		dead := slices.Compact(e.db.Query(t, "SELECT reason, payload FROM {ds}.dead_letter WHERE layer = 'batch'"))
 		if !slices.Equal(dead, tr.bad) {
 			t.Errorf("dead_letter holds %d distinct batch rows, want the stream's %d bad records with their raw bytes", len(dead), len(tr.bad))
 		}
-		events := e.one(t, "SELECT COUNT(*) FROM {ds}.events_batch")
-		deadRows := e.one(t, "SELECT COUNT(*) FROM {ds}.dead_letter WHERE layer = 'batch'")
+		events := e.db.One(t, "SELECT COUNT(*) FROM {ds}.events_batch")
+		deadRows := e.db.One(t, "SELECT COUNT(*) FROM {ds}.dead_letter WHERE layer = 'batch'")
 		if sum := fmt.Sprintf("%d", mustAtoi(t, events)+c["duplicates"]+mustAtoi(t, deadRows)); sum != fmt.Sprint(c["lake_lines_read"]) {
 			t.Errorf("events_batch rows %s + duplicates %d + dead letters %s = %s, want the %d lines read",
 				events, c["duplicates"], deadRows, sum, c["lake_lines_read"])
