@@ -57,6 +57,12 @@ import (
 // of that instant: the runner drops the state once the window can take
 // no more late events, with no timer. The rows are stamped back at the
 // end of their window, in their window.
+//
+// A running total is read, added to and written back, so one key must run
+// in one bundle at a time, as the Beam model promises. Prism v2.77.0
+// breaks that when it splits a slow bundle (it releases the keys of the
+// residual while the primary still runs); run it with the experiment
+// prism_disable_sdf_split, as the streaming job does.
 
 func init() {
 	register.DoFn4x4[typex.PaneInfo, typex.Window, minuteKey, func(*minuteInput) bool, beam.EventTime, windowKey, paneDelta, error](&deltaFn{})
