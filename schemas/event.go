@@ -167,7 +167,7 @@ func ParseEvent(data []byte) (Event, error) {
 		}
 	}
 	ev, err := d.event()
-	if err != nil {
+	if err != nil { // not a nil *ContractError in an error
 		return Event{}, err
 	}
 	return ev, nil
@@ -239,7 +239,6 @@ func (d *decoder) event() (Event, *ContractError) {
 	var (
 		ev   Event
 		o    optionals
-		opt  bool
 		cerr *ContractError
 		s    []byte
 
@@ -290,8 +289,7 @@ func (d *decoder) event() (Event, *ContractError) {
 	all := string(d.buf)
 	str := func(sp span) string { return all[sp.start:sp.end] }
 	ev.EventID, ev.EventType, ev.Source = str(id), str(typ), str(src)
-	opt = hasPlatform || hasUser || hasSession || hasCountry || hasValue || hasProps || hasExtra
-	if !opt {
+	if !(hasPlatform || hasUser || hasSession || hasCountry || hasValue || hasProps || hasExtra) {
 		return ev, nil
 	}
 	p := new(optionals)

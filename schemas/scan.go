@@ -84,7 +84,7 @@ func putDecoder(d *decoder) {
 	decoders.Put(d)
 }
 
-// syntax reasons of split.
+// What split found: a record object, or why the record is not one.
 const (
 	splitOK = iota
 	splitInvalid
