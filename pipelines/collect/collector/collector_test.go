@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -215,4 +216,20 @@ func TestMethodsAndProbes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestResponseJSON holds the hand-written encoding to encoding/json's.
+func TestResponseJSON(t *testing.T) {
+	r := Response{Accepted: 1, Rejected: 1, Failed: 1, RejectedPublished: true, BlankLines: 2, Records: []RecordStatus{
+		{Index: 0, Status: statusAccepted},
+		{Index: 1, Status: statusRejected, Reason: schemas.ReasonInvalidJSON, Message: "bad \"quote\" <tag> \u2028 \x01"},
+		{Index: 2, Status: statusFailed, Reason: failTimeout, Message: failureMessage(failTimeout)},
+	}}
+	want, err := json.Marshal(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.appendJSON(nil); string(got) != string(want)+"\n" {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -222,9 +222,8 @@ func datas(msgs []*pubsubpb.PubsubMessage) []string {
 	return out
 }
 
-func TestMain(m *testing.M) {
-	os.Exit(m.Run())
-}
+// TestMain sets Beam up for the end-to-end test's streaming job.
+func TestMain(m *testing.M) { ptest.Main(m) }
 
 func jsonUnmarshal(b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {

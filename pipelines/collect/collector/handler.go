@@ -171,7 +171,12 @@ func (c *Collector) handleEvents(w http.ResponseWriter, r *http.Request, receive
 	}
 
 	resp := Response{RejectedPublished: c.cfg.PublishRejected, BlankLines: blank, Records: make([]RecordStatus, len(records))}
-	events := make([]schemas.Event, len(records))
+	// What the attributes of a valid record need of its event.
+	type valid struct {
+		eventTime int64
+		source    string
+	}
+	events := make([]valid, len(records))
 	for i, rec := range records {
 		resp.Records[i].Index = i
 		ev, err := schemas.ParseEvent(rec)
@@ -187,7 +192,7 @@ func (c *Collector) handleEvents(w http.ResponseWriter, r *http.Request, receive
 			return c.refuse(w, refuse(http.StatusForbidden, codeSourceNotAllowed,
 				"record %d has source %q, which API key %q may not send: nothing of this request was published; ask the operator to bind the key to the source", i, ev.Source, key.name))
 		}
-		events[i] = ev
+		events[i] = valid{ev.EventTime, ev.Source}
 	}
 
 	// Publish every record to publish, then wait for Pub/Sub to
@@ -211,8 +216,8 @@ func (c *Collector) handleEvents(w http.ResponseWriter, r *http.Request, receive
 		if st.Status == statusRejected {
 			attrs[AttrEdgeReason] = st.Reason
 		} else {
-			attrs[AttrEventTime] = time.UnixMicro(events[i].EventTime).UTC().Format(time.RFC3339Nano)
-			attrs[AttrSource] = events[i].Source
+			attrs[AttrEventTime] = time.UnixMicro(events[i].eventTime).UTC().Format(time.RFC3339Nano)
+			attrs[AttrSource] = events[i].source
 		}
 		if key != nil {
 			attrs[AttrAPIKey] = key.name
@@ -278,8 +283,40 @@ func (c *Collector) handleEvents(w http.ResponseWriter, r *http.Request, receive
 	} else {
 		c.log.Debug("records published", "records", len(records), "accepted", resp.Accepted, "rejected", resp.Rejected)
 	}
-	writeJSON(w, code, &resp)
+	writeBody(w, code, resp.appendJSON(make([]byte, 0, 128+32*len(resp.Records))))
 	return code
+}
+
+// appendJSON appends r as JSON, as encoding/json would write it, without
+// reflection for the common record (accepted, no message).
+func (r *Response) appendJSON(b []byte) []byte {
+	b = append(b, `{"accepted":`...)
+	b = strconv.AppendInt(b, int64(r.Accepted), 10)
+	b = append(b, `,"rejected":`...)
+	b = strconv.AppendInt(b, int64(r.Rejected), 10)
+	b = append(b, `,"failed":`...)
+	b = strconv.AppendInt(b, int64(r.Failed), 10)
+	b = append(b, `,"rejected_published":`...)
+	b = strconv.AppendBool(b, r.RejectedPublished)
+	if r.BlankLines != 0 {
+		b = append(b, `,"blank_lines":`...)
+		b = strconv.AppendInt(b, int64(r.BlankLines), 10)
+	}
+	b = append(b, `,"records":[`...)
+	for i, rec := range r.Records {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if rec.Status == statusAccepted && rec.Reason == "" && rec.Message == "" {
+			b = append(b, `{"index":`...)
+			b = strconv.AppendInt(b, int64(rec.Index), 10)
+			b = append(b, `,"status":"accepted"}`...)
+			continue
+		}
+		j, _ := json.Marshal(rec) // strings and ints: cannot fail
+		b = append(b, j...)
+	}
+	return append(b, "]}\n"...)
 }
 
 // failureReason classifies a publish error.
@@ -318,10 +355,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	writeBody(w, code, append(b, '\n'))
+}
+
+func writeBody(w http.ResponseWriter, code int, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }
 
 // cors sets the CORS headers of a request from an allowed origin and
