@@ -43,6 +43,7 @@ func TestBodies(t *testing.T) {
 	bad := `{"event_id":"e-3","event_time":"2026-11-01T10:00:00Z","source":"web-shop"}`
 	big := `{"event_id":"e-big","event_type":"page.view","event_time":"2026-11-01T10:00:00Z","source":"web-shop","properties":{"blob":"` + strings.Repeat("x", schemas.MaxRecordBytes) + `"}}`
 	bomb := gz(t, make([]byte, 8<<20))
+	huge := strings.Replace(big, `"blob":"`, `"blob":"`+strings.Repeat("y", 10<<20), 1)
 	whole := gz(t, []byte(ev1+"\n"+ev2+"\n"))
 	tests := []struct {
 		name        string
@@ -80,6 +81,9 @@ func TestBodies(t *testing.T) {
 			wantStatus: 200, wantRecords: []string{"accepted", "rejected/" + schemas.ReasonMissingType}, wantData: []string{ev1}},
 		{name: "a record over 1 MiB is rejected too_large, as the jobs would", contentType: "application/x-ndjson", body: []byte(ev1 + "\n" + big),
 			wantStatus: 200, wantRecords: []string{"accepted", "rejected/" + schemas.ReasonTooLarge}, wantData: []string{ev1, big}},
+		{name: "a rejected record larger than a Pub/Sub message is published cut to what dead_letter keeps", contentType: "application/x-ndjson",
+			body: []byte(ev1 + "\n" + huge), mutate: func(c *Config) { c.MaxBodyBytes = 12 << 20; c.MaxDecompressedBytes = 12 << 20 },
+			wantStatus: 200, wantRecords: []string{"accepted", "rejected/" + schemas.ReasonTooLarge}, wantData: []string{ev1, huge[:MaxPublishedRejected]}},
 		{name: "an array that does not parse is refused whole", contentType: "application/json", body: []byte(`[` + ev1 + `, {"event_id": ]`),
 			wantStatus: 400, wantCode: codeBadArray},
 		{name: "bytes after an array are refused", contentType: "application/json", body: []byte(`[` + ev1 + `] x`),
@@ -144,11 +148,11 @@ func TestBodies(t *testing.T) {
 			if got := datas(msgs); !slices.Equal(got, tt.wantData) {
 				t.Errorf("published %d messages %.200q, want %d %.200q", len(got), got, len(tt.wantData), tt.wantData)
 			}
-			for i, m := range msgs {
-				if i >= len(a.resp.Records) {
-					break
+			for _, m := range msgs {
+				checkAttributes(t, m.Attributes, string(m.Data))
+				if cut := m.Attributes[AttrEdgeCut]; cut != "" && cut != fmt.Sprint(len(huge)) {
+					t.Errorf("%s = %s, want the record's size %d", AttrEdgeCut, cut, len(huge))
 				}
-				checkAttributes(t, m.Attributes, a.resp.Records, string(m.Data))
 			}
 		})
 	}
@@ -156,7 +160,7 @@ func TestBodies(t *testing.T) {
 
 // checkAttributes checks a published message's attributes against what
 // the edge answered for its record.
-func checkAttributes(t *testing.T, attrs map[string]string, records []RecordStatus, data string) {
+func checkAttributes(t *testing.T, attrs map[string]string, data string) {
 	t.Helper()
 	if _, err := time.Parse(time.RFC3339Nano, attrs[AttrReceivedAt]); err != nil {
 		t.Errorf("%s = %q: %v", AttrReceivedAt, attrs[AttrReceivedAt], err)

@@ -62,7 +62,8 @@
 // (unsupported_media_type, unsupported_encoding).
 //
 // A record larger than schemas.MaxRecordBytes (1 MiB) is rejected
-// too_large, as the jobs would.
+// too_large, as the jobs would; one larger than MaxPublishedRejected
+// (3 MiB) is published cut to it, marked railyard_edge_cut with its size.
 //
 // # Attributes
 //

@@ -33,6 +33,9 @@ const (
 	// AttrEdgeReason marks a record the edge rejected, with the event
 	// contract's reason code; the streaming job dead-letters it.
 	AttrEdgeReason = "railyard_edge_reason"
+	// AttrEdgeCut marks a rejected record published cut to its first
+	// MaxPublishedRejected bytes, with the record's size in bytes.
+	AttrEdgeCut = "railyard_edge_cut"
 	// AttrAPIKey is the name (never the key) of the API key that sent
 	// the record, with --auth=api_key.
 	AttrAPIKey = "railyard_api_key"
@@ -40,6 +43,13 @@ const (
 	// --client_ip_attribute.
 	AttrClientIP = "railyard_client_ip"
 )
+
+// MaxPublishedRejected is the most of a rejected record the edge
+// publishes: a record may be larger than a Pub/Sub message may be (10 MB;
+// the emulator's gRPC server takes 4 MiB). A too_large record is cut to
+// it, marked AttrEdgeCut; dead_letter keeps at most
+// schemas.MaxDeadLetterPayload (4 MiB) of a record anyway.
+const MaxPublishedRejected = 3 << 20
 
 // Record outcomes in a response and in MetricRecords.
 const (
@@ -213,8 +223,13 @@ func (c *Collector) handleEvents(w http.ResponseWriter, r *http.Request, receive
 		}
 		attrs := make(map[string]string, 4)
 		attrs[AttrReceivedAt] = receivedAt
+		data := rec
 		if st.Status == statusRejected {
 			attrs[AttrEdgeReason] = st.Reason
+			if len(rec) > MaxPublishedRejected {
+				data = rec[:MaxPublishedRejected]
+				attrs[AttrEdgeCut] = strconv.Itoa(len(rec))
+			}
 		} else {
 			attrs[AttrEventTime] = time.UnixMicro(events[i].eventTime).UTC().Format(time.RFC3339Nano)
 			attrs[AttrSource] = events[i].source
@@ -225,7 +240,7 @@ func (c *Collector) handleEvents(w http.ResponseWriter, r *http.Request, receive
 		if clientIP != "" {
 			attrs[AttrClientIP] = clientIP
 		}
-		results[i] = c.pub.Publish(ctx, &pubsub.Message{Data: rec, Attributes: attrs})
+		results[i] = c.pub.Publish(ctx, &pubsub.Message{Data: data, Attributes: attrs})
 	}
 	var failed, flowControl int
 	var firstErr error
