@@ -48,6 +48,10 @@ type Envelope struct {
 	PublishTime time.Time         `json:"publish_time"`
 	Attributes  map[string]string `json:"attributes,omitempty"`
 	Data        []byte            `json:"data"`
+	// ReplayRun names the replay run (pipelines/replay) that brought a
+	// dead letter back into the lake under this envelope; empty, and not
+	// written, for a message the streaming job archived. Readers ignore it.
+	ReplayRun string `json:"replay_run,omitempty"`
 }
 
 var envelopeMarker = []byte(`"envelope"`)

@@ -20,11 +20,19 @@ import (
 type Config struct {
 	// Layer is written on every row: schemas.LayerBatch or schemas.LayerSpeed.
 	Layer string
+	// MaxRecordBytes, when above 0, tightens the contract's record size
+	// limit (schemas.MaxRecordBytes): a larger record is a too_large dead
+	// letter. 0 keeps the contract's limit. Tests use it to produce dead
+	// letters a later, normal decode lets pass (a dead-letter replay).
+	MaxRecordBytes int
 }
 
 func (c Config) validate() error {
 	if c.Layer != schemas.LayerBatch && c.Layer != schemas.LayerSpeed {
 		return fmt.Errorf("decode: Layer must be %q or %q, got %q", schemas.LayerBatch, schemas.LayerSpeed, c.Layer)
+	}
+	if c.MaxRecordBytes < 0 || c.MaxRecordBytes > schemas.MaxRecordBytes {
+		return fmt.Errorf("decode: MaxRecordBytes must be between 0 and the contract's %d, got %d", schemas.MaxRecordBytes, c.MaxRecordBytes)
 	}
 	return nil
 }
@@ -38,11 +46,12 @@ func Events(s beam.Scope, records beam.PCollection, cfg Config) (events, deadLet
 	if err := cfg.validate(); err != nil {
 		panic(err)
 	}
-	return beam.ParDo2(s, &decodeFn{Layer: cfg.Layer}, records)
+	return beam.ParDo2(s, &decodeFn{Layer: cfg.Layer, MaxRecordBytes: cfg.MaxRecordBytes}, records)
 }
 
 type decodeFn struct {
-	Layer string
+	Layer          string
+	MaxRecordBytes int
 
 	recordsIn, valid, deadLetters beam.Counter
 	lag                           beam.Distribution
@@ -60,6 +69,9 @@ func (fn *decodeFn) Setup() {
 func (fn *decodeFn) ProcessElement(ctx context.Context, rec schemas.Record, emitEvent func(beam.EventTime, schemas.Event), emitDead func(schemas.DeadLetter)) {
 	fn.recordsIn.Inc(ctx, 1)
 	ev, err := schemas.ParseEvent(rec.Data)
+	if fn.MaxRecordBytes > 0 && len(rec.Data) > fn.MaxRecordBytes && err == nil {
+		err = &schemas.ContractError{Reason: schemas.ReasonTooLarge, Msg: fmt.Sprintf("record is %d bytes, the limit is %d", len(rec.Data), fn.MaxRecordBytes)}
+	}
 	if err != nil {
 		dl := schemas.NewDeadLetter(rec, fn.Layer, schemas.StageDecode, err, time.Now().UnixMicro())
 		fn.deadLetters.Inc(ctx, 1)
