@@ -67,7 +67,7 @@ func report(w *os.File, cfg replayjob.Config, res replayjob.Result) {
 		fmt.Fprintf(w, "%d dead letters match; all of them were replayed already: nothing to do.\n", res.Matched)
 		return
 	}
-	fmt.Fprintf(w, "%d dead letters match (%d replayed already, %d repeats of another row); %d replayed by run %s.\n",
+	fmt.Fprintf(w, "%d dead letters match (%d replayed already, %d repeats of another row); %d re-decoded by run %s.\n",
 		res.Matched, res.AlreadyReplayed, res.Repeats, len(res.Inputs), cfg.RunID)
 	if cfg.DryRun {
 		fmt.Fprintf(w, "Dry run: nothing was written.\n\n")
