@@ -121,6 +121,23 @@
     width: 8
     height: 8
 
+  - name: open_dead_letters_by_reason
+    title: Open dead letters by reason (never replayed)
+    model: railyard
+    explore: dead_letters
+    type: looker_bar
+    fields: [dead_letters.reason, dead_letters.distinct_dead_letters]
+    sorts: [dead_letters.distinct_dead_letters desc]
+    filters:
+      dead_letters.failed_date: 7 days
+      dead_letters.is_open: "Yes"
+    listen:
+      layer: dead_letters.layer
+    row: 22
+    col: 0
+    width: 24
+    height: 8
+
   - name: layer_spans
     title: Which layer serves which days
     model: railyard
@@ -129,7 +146,7 @@
     fields: [layer_spans.table_name, layer_spans.layer, layer_spans.span_start_date, layer_spans.span_end_date, layer_spans.days]
     sorts: [layer_spans.table_name, layer_spans.span_start_date]
     limit: 100
-    row: 22
+    row: 30
     col: 0
     width: 24
     height: 6

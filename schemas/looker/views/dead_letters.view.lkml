@@ -76,6 +76,32 @@ view: dead_letters {
     sql: ${TABLE}.attributes ;;
   }
 
+  dimension: dead_letter_id {
+    type: string
+    description: "Identifies the dead letter across replays (dead_letter_replays.dead_letter_id)."
+    sql: ${TABLE}.dead_letter_id ;;
+  }
+
+  dimension: replay_status {
+    type: string
+    description: "open (never replayed: still to fix), replayed (passes now, in the lake for the batch run of its day), or replayed_still_failing."
+    sql: ${TABLE}.replay_status ;;
+  }
+
+  dimension: is_open {
+    type: yesno
+    description: "Whether the dead letter was never replayed."
+    sql: ${TABLE}.replay_status = 'open' ;;
+  }
+
+  dimension_group: last_replayed {
+    type: time
+    description: "When the latest replay of the dead letter ran; empty when open."
+    timeframes: [raw, time, date]
+    datatype: timestamp
+    sql: ${TABLE}.last_replayed_at ;;
+  }
+
   measure: dead_letters {
     type: count
     description: "Number of dead-letter rows."
@@ -85,5 +111,11 @@ view: dead_letters {
     type: count_distinct
     sql: ${record_key} ;;
     description: "Number of bad records, each once, however often it was dead-lettered."
+  }
+
+  measure: distinct_dead_letters {
+    type: count_distinct
+    sql: ${dead_letter_id} ;;
+    description: "Number of dead letters, each once however often it was dead-lettered again for the same reason (the replay job's unit)."
   }
 }
