@@ -246,6 +246,9 @@ func run(ctx context.Context, out io.Writer, o options) (err error) {
 	if err := printViews(ctx, out, env.bqClient, o.destination(), batch); err != nil {
 		return err
 	}
+	if err := showReplay(ctx, out, p, o); err != nil {
+		return err
+	}
 	p.say("Done in %s.", p.elapsed())
 
 	// 6. With --keep, leave everything up until Ctrl-C.
