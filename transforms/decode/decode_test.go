@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -89,4 +90,25 @@ func TestConfigRejectsUnknownLayer(t *testing.T) {
 	}()
 	_, s := beam.NewPipelineWithRoot()
 	Events(s, beam.Create(s, schemas.Record{}), Config{Layer: "fast"})
+}
+
+func TestMaxRecordBytesTightensTheLimit(t *testing.T) {
+	small := schemas.Record{Data: []byte(`{"event_id":"s","event_type":"a","event_time":"2026-11-01T10:00:00Z","source":"x"}`), MessageID: "m1"}
+	large := schemas.Record{Data: []byte(`{"event_id":"l","event_type":"a","event_time":"2026-11-01T10:00:00Z","source":"x","pad":"` + strings.Repeat("x", 100) + `"}`), MessageID: "m2"}
+	p, s := beam.NewPipelineWithRoot()
+	events, dead := Events(s, beam.CreateList(s, []schemas.Record{small, large}), Config{Layer: schemas.LayerSpeed, MaxRecordBytes: 100})
+	passert.Equals(s, beam.ParDo(s, describeEventID, events), "s")
+	passert.Equals(s, beam.ParDo(s, describeDeadLetterReason, dead), "too_large|m2")
+	if err := ptest.Run(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func describeEventID(e schemas.Event) string { return e.EventID }
+
+func describeDeadLetterReason(d schemas.DeadLetter) string { return d.Reason + "|" + *d.MessageID }
+
+func init() {
+	register.Function1x1(describeEventID)
+	register.Function1x1(describeDeadLetterReason)
 }
