@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"runtime"
@@ -25,7 +26,7 @@ import (
 var hotKey = flag.Bool("hotkey", false, "measure the CPU time of one hot key of metrics.PerMinute (slow)")
 
 func init() {
-	register.DoFn3x0[int64, func(*schemas.MetricMinuteSpeed) bool, func(paneCheck)](&checkPanesFn{})
+	register.DoFn4x0[context.Context, int64, func(*schemas.MetricMinuteSpeed) bool, func(paneCheck)](&checkPanesFn{})
 	register.Emitter1[paneCheck]()
 }
 
@@ -90,12 +91,16 @@ type paneCheck struct {
 	Problem string
 }
 
+// windowPanes is the distribution of how many panes a window fired.
+var windowPanes = beam.NewDistribution("railyard_test", "window_panes")
+
 // checkPanesFn checks the panes of a window (see paneCheck).
 type checkPanesFn struct{}
 
-func (*checkPanesFn) ProcessElement(_ int64, panes func(*schemas.MetricMinuteSpeed) bool, emit func(paneCheck)) {
+func (*checkPanesFn) ProcessElement(ctx context.Context, _ int64, panes func(*schemas.MetricMinuteSpeed) bool, emit func(paneCheck)) {
 	byIndex := map[int64]schemas.MetricMinuteSpeed{}
 	var m schemas.MetricMinuteSpeed
+	defer func() { windowPanes.Update(ctx, int64(len(byIndex))) }()
 	for panes(&m) {
 		if _, dup := byIndex[m.PaneIndex]; dup {
 			emit(paneCheck{Problem: fmt.Sprintf("pane index %d twice", m.PaneIndex)})
@@ -173,11 +178,16 @@ func TestPerMinuteHotKeyCost(t *testing.T) {
 		p := hotKeyPipeline(t, n)
 		runtime.GC()
 		before, wall := cpuTime(t), time.Now()
-		if err := ptest.Run(p); err != nil {
+		res, err := ptest.RunWithMetrics(p)
+		if err != nil {
 			t.Fatalf("%d events: %v", n, err)
 		}
 		cpu[i] = cpuTime(t) - before
-		t.Logf("%d events of one key in one minute: CPU %v, wall %v", n, cpu[i].Round(time.Millisecond), time.Since(wall).Round(time.Millisecond))
+		var panes int64
+		for _, d := range res.Metrics().Query(func(r beam.MetricResult) bool { return r.Name() == "window_panes" }).Distributions() {
+			panes = d.Result().Max
+		}
+		t.Logf("%d events of one key in one minute, %d panes: CPU %v, wall %v", n, panes, cpu[i].Round(time.Millisecond), time.Since(wall).Round(time.Millisecond))
 	}
 	t.Logf("CPU growth for 4× the events: %.2f×", float64(cpu[1])/float64(cpu[0]))
 }
