@@ -49,6 +49,9 @@ const (
 	PubsubPullErrors          = "pubsub_pull_errors"
 	PubsubFlowControlWaits    = "pubsub_flow_control_waits"
 	PubsubOutstandingMessages = "pubsub_outstanding_messages"
+	ReplayReplayed            = "replay_replayed"
+	ReplayStillFailing        = "replay_still_failing"
+	ReplayAlreadyInLake       = "replay_already_in_lake"
 )
 
 // Prefixes of the families of names; the functions below build the names.
@@ -180,6 +183,7 @@ const (
 	bqsinkPkg   = "transforms/bqsink"
 	streamPkg   = "pipelines/streaming/streamjob"
 	pubsubioPkg = "transforms/pubsubio"
+	replayPkg   = "pipelines/replay/replayjob"
 )
 
 var all = []Metric{
@@ -213,6 +217,9 @@ var all = []Metric{
 	{Name: PubsubPullErrors, Kind: Counter, Package: pubsubioPkg, Meaning: "pulls that failed"},
 	{Name: PubsubFlowControlWaits, Kind: Counter, Package: pubsubioPkg, Meaning: "parts of a shard that waited in vain at the flow-control cap"},
 	{Name: PubsubOutstandingMessages, Kind: Distribution, Package: pubsubioPkg, Meaning: "messages held (pulled, not yet acknowledged) at the end of each part"},
+	{Name: ReplayReplayed, Kind: Counter, Package: replayPkg, Meaning: "dead letters a replay found passing now and wrote to the lake (a dry run: would pass)"},
+	{Name: ReplayStillFailing, Kind: Counter, Package: replayPkg, Meaning: "dead letters a replay found still failing"},
+	{Name: ReplayAlreadyInLake, Kind: Counter, Package: replayPkg, Meaning: "replayed records whose lake object an earlier, interrupted replay had written"},
 	{Name: benchPrefix + "<count>", Kind: Counter, Values: BenchCounts, Package: "runners/bench", Meaning: "what the benchmark counts", BenchOnly: true},
 }
 

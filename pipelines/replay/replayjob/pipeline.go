@@ -25,11 +25,11 @@ import (
 
 // Counters of a replay run (namespace metricnames.Namespace).
 const (
-	CounterReplayed     = "replay_replayed"
-	CounterStillFailing = "replay_still_failing"
+	CounterReplayed     = metricnames.ReplayReplayed
+	CounterStillFailing = metricnames.ReplayStillFailing
 	// CounterAlreadyInLake counts records whose lake object an earlier,
 	// interrupted run had written already.
-	CounterAlreadyInLake = "replay_already_in_lake"
+	CounterAlreadyInLake = metricnames.ReplayAlreadyInLake
 )
 
 // Metadata keys of a replay's lake object.
