@@ -23,15 +23,6 @@ import (
 	"github.com/railyard/railyard/transforms/decode"
 )
 
-// Counters of a replay run (namespace metricnames.Namespace).
-const (
-	CounterReplayed     = metricnames.ReplayReplayed
-	CounterStillFailing = metricnames.ReplayStillFailing
-	// CounterAlreadyInLake counts records whose lake object an earlier,
-	// interrupted run had written already.
-	CounterAlreadyInLake = metricnames.ReplayAlreadyInLake
-)
-
 // Metadata keys of a replay's lake object.
 const (
 	metaDeadLetterID = "railyard-dead-letter-id"
@@ -145,9 +136,9 @@ type outcomeFn struct {
 }
 
 func (fn *outcomeFn) Setup(ctx context.Context) error {
-	fn.replayed = beam.NewCounter(metricnames.Namespace, CounterReplayed)
-	fn.stillFailing = beam.NewCounter(metricnames.Namespace, CounterStillFailing)
-	fn.inLakeYet = beam.NewCounter(metricnames.Namespace, CounterAlreadyInLake)
+	fn.replayed = beam.NewCounter(metricnames.Namespace, metricnames.ReplayReplayed)
+	fn.stillFailing = beam.NewCounter(metricnames.Namespace, metricnames.ReplayStillFailing)
+	fn.inLakeYet = beam.NewCounter(metricnames.Namespace, metricnames.ReplayAlreadyInLake)
 	if fn.DryRun {
 		return nil
 	}

@@ -142,9 +142,9 @@ func counters(pr beam.PipelineResult) (replayed, stillFailing int64) {
 			continue
 		}
 		switch c.Key.Name {
-		case CounterReplayed:
+		case metricnames.ReplayReplayed:
 			replayed += c.Result()
-		case CounterStillFailing:
+		case metricnames.ReplayStillFailing:
 			stillFailing += c.Result()
 		}
 	}
