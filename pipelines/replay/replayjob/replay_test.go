@@ -426,3 +426,55 @@ func TestReplayWriteFailed(t *testing.T) {
 		t.Errorf("the lake is not empty: %v", err)
 	}
 }
+
+// TestReplayCancelledConverges kills a replay (its context cancelled) as
+// soon as its first lake object exists, before it records its replays,
+// and runs it again: the end state is the one an uninterrupted run leaves.
+func TestReplayCancelledConverges(t *testing.T) {
+	te := testenv.Start(t, testenv.Emulators{Storage: true, BigQuery: true})
+	f := newFixture(t, te, "lake", "replay_cancel")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			it := f.gcs.Bucket(f.bucket).Objects(ctx, &storage.Query{Prefix: "raw/"})
+			for a, err := it.Next(); err == nil; a, err = it.Next() {
+				if strings.Contains(a.Name, "/replay-") {
+					cancel()
+					return
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	_, err := Run(ctx, f.config("c1"))
+	cancel()
+	<-done
+	recorded := f.db.One(t, "SELECT COUNT(*) FROM {ds}.dead_letter_replays")
+	t.Logf("the killed run returned %v; %s replays recorded", err, recorded)
+	if err == nil {
+		t.Log("the run finished before it was killed: the rerun below checks idempotence only")
+	} else if !strings.Contains(err.Error(), "replay c1") {
+		t.Fatalf("the run was killed before its pipeline started: %v", err)
+	}
+
+	res := replay(t, f.config("c2"))
+	var replays []string
+	for _, o := range f.objects(t) {
+		if strings.Contains(o, "/replay-") {
+			replays = append(replays, o)
+		}
+	}
+	if len(replays) != 3 {
+		t.Errorf("the lake holds %d replay objects, want 3: %v", len(replays), replays)
+	}
+	if got := f.db.Query(t, "SELECT outcome, COUNT(DISTINCT dead_letter_id), COUNT(*) FROM {ds}.dead_letter_replays GROUP BY outcome"); !slices.Equal(got, []string{"replayed|3|3", "still_failing|2|2"}) {
+		t.Errorf("dead_letter_replays (outcome, dead letters, rows): %v; rerun result %+v", got, res.Selection)
+	}
+	if got := f.db.Query(t, "SELECT reason, replay_status, COUNT(*) FROM {ds}.dead_letters WHERE failed_at >= TIMESTAMP('2000-01-01') GROUP BY reason, replay_status"); !slices.Equal(got,
+		[]string{"invalid_json|open|1", "missing_source|replayed_still_failing|2", "too_large|replayed|3"}) {
+		t.Errorf("dead_letters by status: %v", got)
+	}
+}
