@@ -34,7 +34,15 @@ func floorDiv(a, b int64) int64 {
 var (
 	datasetPattern = regexp.MustCompile(`^[A-Za-z0-9_]+$`) // at most 1024 characters, checked apart: RE2 repeats stop at 1000
 	bucketPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$`)
+	projectPattern = regexp.MustCompile(`^([a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
 )
+
+// ValidProject reports whether p is a Google Cloud project id: 6-30
+// lowercase letters, digits and hyphens, starting with a letter and not
+// ending with a hyphen, optionally after a domain ("example.com:p").
+// Railyard pastes project ids into SQL and resource names, so nothing
+// else may pass.
+func ValidProject(p string) bool { return projectPattern.MatchString(p) }
 
 // ValidDataset reports whether d is a BigQuery dataset name: 1-1024
 // letters, digits and underscores. Railyard pastes dataset names into

@@ -69,12 +69,10 @@ func LookupView(name string) (View, error) {
 	return View{}, fmt.Errorf("schemas: no view %q", name)
 }
 
-var projectIDPattern = regexp.MustCompile(`^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
-
 // CheckDataset reports whether project and dataset are names that can go
 // into SQL as `project.dataset.table` as they are.
 func CheckDataset(project, dataset string) error {
-	if !projectIDPattern.MatchString(project) {
+	if !ValidProject(project) {
 		return fmt.Errorf("%q is not a Google Cloud project id", project)
 	}
 	if !ValidDataset(dataset) {

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
@@ -38,11 +37,7 @@ func main() {
 	beam.Init() // a worker started by the runner does not return from here
 
 	cfg := buildConfig()
-	// Beam also names its Dataflow runner DataflowRunner, the name a Flex
-	// Template launcher passes.
-	if strings.EqualFold(*runners.Runner, "DataflowRunner") {
-		*runners.Runner = "dataflow"
-	}
+	*runners.Runner = config.RunnerName(*runners.Runner)
 	if err := config.ValidateRunner(*runners.Runner); err != nil {
 		fail(err)
 	}

@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +24,7 @@ func (d Destination) Validate() error {
 	switch {
 	case d.Project == "":
 		return fmt.Errorf("--project is required: the Google Cloud project that holds the BigQuery dataset")
-	case !bqsink.ValidProject(d.Project):
+	case !schemas.ValidProject(d.Project):
 		return fmt.Errorf("--project=%q is not a Google Cloud project id (6-30 lowercase letters, digits and hyphens, starting with a letter)", d.Project)
 	case !schemas.ValidDataset(d.Dataset):
 		return fmt.Errorf("--dataset=%q is not a BigQuery dataset name (letters, digits and underscores only)", d.Dataset)
@@ -37,18 +38,14 @@ func (d Destination) Sink(runID string) bqsink.Config {
 	return bqsink.Config{Project: d.Project, Dataset: d.Dataset, RunID: runID}
 }
 
-// Runners are the --runner values Railyard supports; "" means prism.
+// Runners are the --runner values Railyard supports, as RunnerName names
+// them ("" and DataflowRunner are prism and dataflow).
 var Runners = []string{"prism", "dataflow", "flink", "universal"}
 
 // ValidateRunner checks --runner.
 func ValidateRunner(name string) error {
-	if name == "" {
+	if slices.Contains(Runners, RunnerName(name)) {
 		return nil
-	}
-	for _, r := range Runners {
-		if name == r {
-			return nil
-		}
 	}
 	return fmt.Errorf("--runner=%q is not supported; use one of %s", name, strings.Join(Runners, ", "))
 }

@@ -38,9 +38,7 @@ func main() {
 	beam.Init() // a worker started by the runner does not return from here
 
 	cfg := buildConfig()
-	if strings.EqualFold(*runners.Runner, "DataflowRunner") {
-		*runners.Runner = "dataflow"
-	}
+	*runners.Runner = config.RunnerName(*runners.Runner)
 	if err := config.ValidateRunner(*runners.Runner); err != nil {
 		fail(err)
 	}

@@ -58,19 +58,17 @@ func NewWriteClient(ctx context.Context, project string, opts ...option.ClientOp
 	return c, nil
 }
 
-// onEmulator reports whether the Storage Write API client goes to the
-// emulator, whose limits and answers differ from BigQuery's (see server).
-func onEmulator() bool { return os.Getenv(EnvStorageEmulatorHost) != "" }
-
-// server is what the sink must respect of the Storage Write API server it
-// writes to.
-type server struct {
-	// appendBytes bounds the rows of one AppendRows request. BigQuery
+// Server is what the sink must respect of the Storage Write API server it
+// writes to: BigQuery's limits and answers, or the emulator's. Jobs decide
+// it once, when they are built (ServerFromEnv), and give it to the sink in
+// Config.Server; the sink's steps never look at the environment.
+type Server struct {
+	// AppendBytes bounds the rows of one AppendRows request. BigQuery
 	// takes requests of up to 10 MB; the emulator's gRPC server refuses
 	// messages over 4 MiB ("received message larger than max"). Both
 	// leave room for the request's framing and the schema descriptor.
-	appendBytes int
-	// appendsPerStream is how many appends one pending stream takes.
+	AppendBytes int
+	// AppendsPerStream is how many appends one pending stream takes.
 	// Against BigQuery a stream takes many appends (at increasing
 	// offsets); a few streams per day keep well inside the
 	// CreateWriteStream quota. The emulator gets exactly one: the
@@ -79,34 +77,36 @@ type server struct {
 	// arbitrary stream of any table (measured: the second append of a
 	// stream failed with "failed to append rows: stream is already
 	// finalized", the state of another stream).
-	appendsPerStream int
-	// oneWriter serializes this process's writes (see exclusive).
-	oneWriter bool
-	// internalIsRowFault: the server answers a row it cannot store by
+	AppendsPerStream int
+	// OneWriter serializes this process's writes and waits for each
+	// append's answer before the next (see exclusive).
+	OneWriter bool
+	// InternalIsRowFault: the server answers a row it cannot store by
 	// failing the whole append with Internal and no row errors (the
 	// emulator), where BigQuery answers row errors and keeps Internal for
 	// its own trouble.
-	internalIsRowFault bool
-	// mergePairsRows: the server runs a MERGE by pairing every source row
+	InternalIsRowFault bool
+	// MergePairsRows: the server runs a MERGE by pairing every source row
 	// with every target row of the whole table (the emulator's SQLite
 	// translation; measured: 20,000 staged rows into a table of 40,000
 	// took 65 s, and the second day of a 1,000,000-event lake 85
 	// minutes), so a day is replaced there by a DELETE and an
 	// INSERT … SELECT instead (see replaceDayScript), which take 0.3 s
 	// for the same rows.
-	mergePairsRows bool
+	MergePairsRows bool
 }
 
-// Limits of the two servers.
+// The two servers.
 var (
-	bigQueryServer = server{appendBytes: 8 << 20, appendsPerStream: 16}
-	emulatorServer = server{appendBytes: 3 << 20, appendsPerStream: 1, oneWriter: true, internalIsRowFault: true, mergePairsRows: true}
+	BigQueryServer = Server{AppendBytes: 8 << 20, AppendsPerStream: 16}
+	EmulatorServer = Server{AppendBytes: 3 << 20, AppendsPerStream: 1, OneWriter: true, InternalIsRowFault: true, MergePairsRows: true}
 )
 
-// target is the server the Storage Write API client goes to.
-func target() server {
-	if onEmulator() {
-		return emulatorServer
+// ServerFromEnv is the server NewWriteClient connects to: the emulator's
+// when BIGQUERY_STORAGE_EMULATOR_HOST is set, else BigQuery's.
+func ServerFromEnv() Server {
+	if os.Getenv(EnvStorageEmulatorHost) != "" {
+		return EmulatorServer
 	}
-	return bigQueryServer
+	return BigQueryServer
 }

@@ -25,6 +25,18 @@ type Config struct {
 	// StagingExpiration is how long a staging table lives if a crash
 	// keeps it from being dropped; 0 means DefaultStagingExpiration.
 	StagingExpiration time.Duration
+	// Server is the Storage Write API server's limits and answers; the
+	// zero Server is ServerFromEnv(), taken when the transform is built.
+	Server Server
+}
+
+// withServer returns c with its Server decided: the transforms call it
+// when they are built, so that their steps carry the decision.
+func (c Config) withServer() Config {
+	if c.Server == (Server{}) {
+		c.Server = ServerFromEnv()
+	}
+	return c
 }
 
 // DefaultStagingExpiration is the life of a staging table a crash did not
@@ -32,15 +44,8 @@ type Config struct {
 const DefaultStagingExpiration = 24 * time.Hour
 
 var (
-	projectPattern = regexp.MustCompile(`^([a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
-	runIDPattern   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	runIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 )
-
-// ValidProject reports whether p is a Google Cloud project id: 6-30
-// lowercase letters, digits and hyphens, starting with a letter and not
-// ending with a hyphen, optionally after a domain ("example.com:p").
-// Railyard pastes project ids into SQL, so nothing else may pass.
-func ValidProject(p string) bool { return projectPattern.MatchString(p) }
 
 // ValidRunID reports whether id can name a batch run in staging tables'
 // names: 1-64 letters, digits, _ and -.
@@ -51,7 +56,7 @@ func ValidRunID(id string) bool { return runIDPattern.MatchString(id) }
 // and dataset end up in SQL statements.
 func (c Config) Validate() error {
 	var errs []error
-	if !ValidProject(c.Project) {
+	if !schemas.ValidProject(c.Project) {
 		errs = append(errs, fmt.Errorf("project %q is not a Google Cloud project id (6-30 lowercase letters, digits and hyphens, starting with a letter)", c.Project))
 	}
 	if !schemas.ValidDataset(c.Dataset) {

@@ -58,5 +58,5 @@
 // letter that cannot be written fails its bundle.
 //
 // Appends stay under the server's request limit (10 MB for BigQuery, 4 MiB
-// for the emulator; see server).
+// for the emulator; see Server).
 package bqsink

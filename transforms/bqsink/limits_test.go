@@ -122,15 +122,15 @@ func TestWritesCrossTheServerRequestLimit(t *testing.T) {
 }
 
 func TestServerLimits(t *testing.T) {
-	for name, srv := range map[string]server{"BigQuery": bigQueryServer, "the emulator": emulatorServer} {
+	for name, srv := range map[string]Server{"BigQuery": BigQueryServer, "the emulator": EmulatorServer} {
 		// A request carries the rows, a few bytes of framing per row and
 		// the schema descriptor (a few KiB).
 		limit := 10_000_000
-		if srv == emulatorServer {
+		if srv == EmulatorServer {
 			limit = emulatorRequestLimit
 		}
-		if headroom := limit - srv.appendBytes - 2*maxAppendRows; headroom < 64<<10 {
-			t.Errorf("against %s, appends of %d bytes leave %d bytes of the %d-byte request limit", name, srv.appendBytes, headroom, limit)
+		if headroom := limit - srv.AppendBytes - 2*maxAppendRows; headroom < 64<<10 {
+			t.Errorf("against %s, appends of %d bytes leave %d bytes of the %d-byte request limit", name, srv.AppendBytes, headroom, limit)
 		}
 	}
 }
@@ -159,7 +159,7 @@ func TestStreamWaitsOutAnOutage(t *testing.T) {
 	}
 
 	// A streamFn with its real default stream, driven bundle by bundle.
-	f := &streamFn{Config: cfg, Table: schemas.TableEventsSpeed}
+	f := &streamFn{Config: cfg.withServer(), Table: schemas.TableEventsSpeed}
 	if err := f.Setup(); err != nil {
 		t.Fatal(err)
 	}

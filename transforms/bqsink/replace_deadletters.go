@@ -53,6 +53,7 @@ type deadLetterStage struct {
 // It panics when cfg is invalid or the PCollections have other types.
 func ReplaceDeadLetters(s beam.Scope, cfg Config, deadLetters, files beam.PCollection) {
 	s = s.Scope("bqsink.ReplaceDeadLetters")
+	cfg = cfg.withServer()
 	var errs []error
 	if err := cfg.validateWrite(); err != nil {
 		errs = append(errs, err)
@@ -107,7 +108,7 @@ func (f *replaceDeadLettersFn) Teardown() error {
 }
 
 func (f *replaceDeadLettersFn) ProcessElement(ctx context.Context, _ int, deadLetters func(*schemas.DeadLetter) bool, files func(*string) bool) error {
-	defer exclusive()()
+	defer exclusive(f.Config.Server)()
 	fileSet := map[string]bool{}
 	for file := range iterate(files) {
 		fileSet[file] = true

@@ -52,6 +52,7 @@ func init() {
 // rows is not a PCollection of table.Row, or when a day is malformed.
 func ReplacePartitions(s beam.Scope, cfg Config, table schemas.Table, rows beam.PCollection, days []string) beam.PCollection {
 	s = s.Scope("bqsink.ReplacePartitions")
+	cfg = cfg.withServer()
 	if err := validateReplace(cfg, table, rows, days); err != nil {
 		panic(fmt.Sprintf("bqsink.ReplacePartitions(%s): %v", table.Name, err))
 	}
@@ -184,7 +185,7 @@ func (f *replaceDayFn) ProcessElement(ctx context.Context, day string, rows func
 	if err != nil {
 		return fmt.Errorf("replace %s: day %q: %w", f.Table, day, err)
 	}
-	defer exclusive()()
+	defer exclusive(f.Config.Server)()
 	staging, err := f.w.createStaging(ctx, stagingName(f.Table, start.Format("20060102"), f.Config.RunID), f.table.Schema(), f.Config.stagingExpiration())
 	if err != nil {
 		return fmt.Errorf("replace %s %s: %w", f.Table, day, err)
@@ -198,7 +199,7 @@ func (f *replaceDayFn) ProcessElement(ctx context.Context, day string, rows func
 	dest := tableRef(f.Config.Project, f.Config.Dataset, f.Table)
 	stagingRef := tableRef(staging.ProjectID, staging.DatasetID, staging.TableID)
 	replace := replaceDaySQL
-	if target().mergePairsRows {
+	if f.Config.Server.MergePairsRows {
 		replace = replaceDayScript
 	}
 	if err := f.w.runDML(ctx, replace(dest, stagingRef, f.table.PartitionField, start, f.enc.Columns())); err != nil {

@@ -159,7 +159,7 @@ func TestReplacePartitions(t *testing.T) {
 	})
 
 	t.Run("a retried call, after an attempt that crashed before its MERGE, leaves the same rows", func(t *testing.T) {
-		fn := &replaceDayFn{Config: cfg, Table: schemas.TableEventsBatch}
+		fn := &replaceDayFn{Config: cfg.withServer(), Table: schemas.TableEventsBatch}
 		if err := fn.Setup(); err != nil {
 			t.Fatal(err)
 		}

@@ -44,8 +44,8 @@ var emulatorMu sync.Mutex
 
 // exclusive takes the emulator lock when writing to the emulator, and
 // returns its release.
-func exclusive() func() {
-	if !target().oneWriter {
+func exclusive(srv Server) func() {
+	if !srv.OneWriter {
 		return func() {}
 	}
 	emulatorMu.Lock()
@@ -58,6 +58,7 @@ type stager struct {
 	mw      *managedwriter.Client
 	project string
 	dataset string
+	server  Server
 	retry   retryPolicy
 	// onRetry counts and logs a retried call.
 	onRetry func(ctx context.Context, what string, err error)
@@ -124,11 +125,11 @@ func (w *stager) write(ctx context.Context, tbl *bigquery.Table, desc *descripto
 		rejected []rejectedRow
 		written  int
 	)
-	srv := target()
+	srv := w.server
 	oversize := func(row []byte) {
-		rejected = append(rejected, rejectedRow{data: row, msg: fmt.Sprintf("row of %d bytes exceeds the %d-byte append limit", len(row), srv.appendBytes)})
+		rejected = append(rejected, rejectedRow{data: row, msg: fmt.Sprintf("row of %d bytes exceeds the %d-byte append limit", len(row), srv.AppendBytes)})
 	}
-	for group := range streamGroups(rows, srv.appendBytes, maxAppendRows, srv.appendsPerStream, oversize) {
+	for group := range streamGroups(rows, srv.AppendBytes, maxAppendRows, srv.AppendsPerStream, oversize) {
 		name, n, rej, err := w.writeStream(ctx, parent, desc, group)
 		rejected = append(rejected, rej...)
 		if err != nil {
@@ -382,7 +383,7 @@ func newStager(cfg Config) (*stager, error) {
 	}
 	retries := beam.NewCounter(metricnames.Namespace, metricnames.WriteRetries)
 	return &stager{
-		bq: bq, mw: mw, project: cfg.Project, dataset: cfg.Dataset, retry: defaultRetry(),
+		bq: bq, mw: mw, project: cfg.Project, dataset: cfg.Dataset, server: cfg.Server, retry: defaultRetry(),
 		onRetry: func(ctx context.Context, what string, err error) {
 			retries.Inc(ctx, 1)
 			slog.WarnContext(ctx, "retrying a BigQuery call", "call", what, "error", err)

@@ -83,6 +83,7 @@ var streamTables = map[string]bool{
 // or dead_letter, or when rows is not a PCollection of table.Row.
 func Stream(s beam.Scope, cfg Config, table schemas.Table, rows beam.PCollection) (written, deadLetters beam.PCollection) {
 	s = s.Scope("bqsink.Stream")
+	cfg = cfg.withServer()
 	if err := validateStream(cfg, table, rows); err != nil {
 		panic(fmt.Sprintf("bqsink.Stream(%s): %v", table.Name, err))
 	}
@@ -207,10 +208,10 @@ func (f *streamFn) ProcessElement(ctx context.Context, ts beam.EventTime, row be
 	if id := f.enc.String(row, "message_id"); id != nil {
 		r.messageID = *id
 	}
-	if limit := target().appendBytes; len(data) > limit {
+	if limit := f.Config.Server.AppendBytes; len(data) > limit {
 		return f.failed(ctx, []failedRow{{r, fmt.Sprintf("row of %d bytes exceeds the %d-byte append limit", len(data), limit)}})
 	}
-	if len(f.batch) > 0 && f.batchBytes+len(data) > min(streamFlushBytes, target().appendBytes) {
+	if len(f.batch) > 0 && f.batchBytes+len(data) > min(streamFlushBytes, f.Config.Server.AppendBytes) {
 		if err := f.flush(ctx); err != nil {
 			return err
 		}
@@ -287,7 +288,7 @@ func (f *streamFn) open(ctx context.Context) (appender, error) {
 		switch {
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("stream %s: %w", f.Table, errors.Join(err, ctx.Err()))
-		case blame(err, target()) == faultSink:
+		case blame(err, f.Config.Server) == faultSink:
 			if down == 0 {
 				since = time.Now()
 			}
@@ -313,7 +314,7 @@ func (f *streamFn) settleOldest(ctx context.Context) error {
 	a := f.inflight[0]
 	f.inflight = f.inflight[1:]
 	resp, err := a.wait(ctx)
-	written, failed, err := deliver(ctx, f.policy, f.w.append, a.rows, resp, err, retryHooks{onRetry: f.onRetry(ctx, "append"), onOutage: f.onOutage(ctx)})
+	written, failed, err := deliver(ctx, f.policy, f.Config.Server, f.w.append, a.rows, resp, err, retryHooks{onRetry: f.onRetry(ctx, "append"), onOutage: f.onOutage(ctx)})
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", f.Table, err)
 	}
@@ -412,7 +413,7 @@ const (
 // Unknown is the sink's: the emulator ends a connection with it after a
 // failed append, and an append sent before the client noticed gets that
 // other append's failure.
-func blame(err error, srv server) fault {
+func blame(err error, srv Server) fault {
 	if errors.Is(err, io.EOF) {
 		return faultSink
 	}
@@ -425,7 +426,7 @@ func blame(err error, srv server) fault {
 	}
 	switch st.Code() {
 	case codes.Internal:
-		if srv.internalIsRowFault {
+		if srv.InternalIsRowFault {
 			return faultRequest
 		}
 		return faultSink
@@ -452,7 +453,7 @@ type retryHooks struct {
 // refuses becomes a failed row.
 type delivery struct {
 	p     retryPolicy
-	srv   server
+	srv   Server
 	send  appendFunc
 	hooks retryHooks
 }
@@ -464,8 +465,8 @@ type delivery struct {
 // refused request p.attempts times, then in halves, down to the row that
 // BigQuery refuses alone. It returns the rows written and the rows
 // BigQuery refused, with the reason; an error only when ctx ends first.
-func deliver(ctx context.Context, p retryPolicy, send appendFunc, rows []streamRow, resp *storagepb.AppendRowsResponse, err error, hooks retryHooks) (written []streamRow, failed []failedRow, _ error) {
-	d := delivery{p: p, srv: target(), send: send, hooks: hooks}
+func deliver(ctx context.Context, p retryPolicy, srv Server, send appendFunc, rows []streamRow, resp *storagepb.AppendRowsResponse, err error, hooks retryHooks) (written []streamRow, failed []failedRow, _ error) {
+	d := delivery{p: p, srv: srv, send: send, hooks: hooks}
 	return d.rows(ctx, rows, resp, err, p.attempts)
 }
 
@@ -587,6 +588,7 @@ type defaultStream struct {
 	client *managedwriter.Client
 	ms     *managedwriter.ManagedStream
 	cancel context.CancelFunc
+	server Server
 }
 
 // openDefaultStream opens a managed writer on table's default stream.
@@ -599,7 +601,7 @@ type defaultStream struct {
 // client must not write two tables: hence one client per writer.
 func openDefaultStream(cfg Config, table string, desc *descriptorpb.DescriptorProto) (*defaultStream, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer exclusive()()
+	defer exclusive(cfg.Server)()
 	client, err := NewWriteClient(ctx, cfg.Project, managedwriter.WithMultiplexing())
 	if err != nil {
 		cancel()
@@ -615,7 +617,7 @@ func openDefaultStream(cfg Config, table string, desc *descriptorpb.DescriptorPr
 		cancel()
 		return nil, fmt.Errorf("open the default stream of %s.%s: %w", cfg.Dataset, table, err)
 	}
-	return &defaultStream{client: client, ms: ms, cancel: cancel}, nil
+	return &defaultStream{client: client, ms: ms, cancel: cancel, server: cfg.Server}, nil
 }
 
 // send starts an append. Against BigQuery it returns at once and the
@@ -625,7 +627,7 @@ func openDefaultStream(cfg Config, table string, desc *descriptorpb.DescriptorPr
 // writers meet (measured: three writers of 10 appends each took 183 s,
 // one after another 3 s).
 func (d *defaultStream) send(ctx context.Context, rows [][]byte) appendWait {
-	if onEmulator() {
+	if d.server.OneWriter {
 		resp, err := d.append(ctx, rows)
 		return func(context.Context) (*storagepb.AppendRowsResponse, error) { return resp, err }
 	}
@@ -637,7 +639,7 @@ func (d *defaultStream) send(ctx context.Context, rows [][]byte) appendWait {
 }
 
 func (d *defaultStream) append(ctx context.Context, rows [][]byte) (*storagepb.AppendRowsResponse, error) {
-	defer exclusive()()
+	defer exclusive(d.server)()
 	res, err := d.ms.AppendRows(ctx, rows)
 	if err != nil {
 		return nil, err

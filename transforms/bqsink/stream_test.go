@@ -353,7 +353,7 @@ type bundleResult struct {
 // policy.
 func runBundle[T any](t *testing.T, table string, a *fakeAppender, rows []T) bundleResult {
 	t.Helper()
-	f := &streamFn{Config: Config{Project: "p", Dataset: "d"}, Table: table}
+	f := &streamFn{Config: Config{Project: "p", Dataset: "d"}.withServer(), Table: table}
 	if err := f.Setup(); err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +410,7 @@ func TestStreamFnBatches(t *testing.T) {
 		events[i].Properties = ptr(`{"blob":"` + strings.Repeat("x", 1<<20) + `"}`)
 	}
 	huge := speedEvent("huge", "2024-05-01T00:00:00Z", ptr("m-huge"))
-	huge.Properties = ptr(`{"blob":"` + strings.Repeat("x", bigQueryServer.appendBytes) + `"}`)
+	huge.Properties = ptr(`{"blob":"` + strings.Repeat("x", BigQueryServer.AppendBytes) + `"}`)
 	events = append(events, huge)
 
 	a := &fakeAppender{}
@@ -662,7 +662,7 @@ func TestStreamFnRetries(t *testing.T) {
 	t.Run("a bundle whose context ends fails, with nothing written", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, failed, err := deliver(ctx, streamRetry(), nil, []streamRow{{data: []byte{}}}, nil, context.Canceled, retryHooks{})
+		_, failed, err := deliver(ctx, streamRetry(), BigQueryServer, nil, []streamRow{{data: []byte{}}}, nil, context.Canceled, retryHooks{})
 		if err == nil || len(failed) != 0 {
 			t.Errorf("deliver after the context ended: %v, %d failed rows", err, len(failed))
 		}
@@ -672,7 +672,7 @@ func TestStreamFnRetries(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		send := func(context.Context, [][]byte) (*storagepb.AppendRowsResponse, error) { return nil, unavailable }
-		_, failed, err := deliver(ctx, fastRetry(), send, []streamRow{{data: []byte{}}}, nil, unavailable, retryHooks{})
+		_, failed, err := deliver(ctx, fastRetry(), BigQueryServer, send, []streamRow{{data: []byte{}}}, nil, unavailable, retryHooks{})
 		if err == nil || len(failed) != 0 {
 			t.Errorf("deliver after the context ended: %v, %d failed rows", err, len(failed))
 		}
@@ -704,10 +704,10 @@ func TestBlame(t *testing.T) {
 		{errors.New("something else"), faultRequest, faultRequest},
 	}
 	for _, tt := range tests {
-		if got := blame(tt.err, bigQueryServer); got != tt.want {
+		if got := blame(tt.err, BigQueryServer); got != tt.want {
 			t.Errorf("against BigQuery, blame(%v) = %v, want %v", tt.err, got, tt.want)
 		}
-		if got := blame(tt.err, emulatorServer); got != tt.emulator {
+		if got := blame(tt.err, EmulatorServer); got != tt.emulator {
 			t.Errorf("against the emulator, blame(%v) = %v, want %v", tt.err, got, tt.emulator)
 		}
 	}
@@ -746,7 +746,7 @@ func TestStreamRefuses(t *testing.T) {
 // network: encoding, reading the message id and batching, with appends
 // answered at once.
 func BenchmarkStreamEncode(b *testing.B) {
-	f := &streamFn{Config: Config{Project: "p", Dataset: "d"}, Table: schemas.TableEventsSpeed}
+	f := &streamFn{Config: Config{Project: "p", Dataset: "d", Server: BigQueryServer}, Table: schemas.TableEventsSpeed}
 	if err := f.Setup(); err != nil {
 		b.Fatal(err)
 	}
@@ -792,7 +792,7 @@ func TestEmulatorDiffersOnDefaultStreams(t *testing.T) {
 	}
 
 	t.Run("a row it cannot store fails the whole append with Internal, no row errors, and closes the connection", func(t *testing.T) {
-		w, err := openDefaultStream(cfg, schemas.TableEventsSpeed, events.Descriptor())
+		w, err := openDefaultStream(cfg.withServer(), schemas.TableEventsSpeed, events.Descriptor())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -816,7 +816,7 @@ func TestEmulatorDiffersOnDefaultStreams(t *testing.T) {
 	})
 
 	t.Run("a connection decodes every append with its first append's descriptor", func(t *testing.T) {
-		w, err := openDefaultStream(cfg, schemas.TableEventsSpeed, events.Descriptor())
+		w, err := openDefaultStream(cfg.withServer(), schemas.TableEventsSpeed, events.Descriptor())
 		if err != nil {
 			t.Fatal(err)
 		}

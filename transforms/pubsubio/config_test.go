@@ -122,22 +122,3 @@ func TestReadPanicsWhileBuildingOnABadConfig(t *testing.T) {
 		})
 	}
 }
-
-func TestNeedsAck(t *testing.T) {
-	cases := map[string]bool{
-		"":               true,
-		"prism":          true,
-		"Prism":          true,
-		"flink":          true,
-		"universal":      true,
-		"spark":          true,
-		"direct":         true,
-		"dataflow":       false,
-		"DataflowRunner": false,
-	}
-	for runner, want := range cases {
-		if got := pubsubio.NeedsAck(runner); got != want {
-			t.Errorf("NeedsAck(%q) = %v, want %v", runner, got, want)
-		}
-	}
-}

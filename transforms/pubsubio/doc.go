@@ -1,8 +1,9 @@
 // Package pubsubio reads Pub/Sub into Railyard's raw Records on any Beam
 // runner: Read, a splittable DoFn that pulls with unary Pull, for Prism
 // and the portable runners (Flink); ReadNative, Dataflow's own source, for
-// Dataflow; ReadFor, which picks one from the runner's name; and Ack,
-// which acknowledges what Read left to the pipeline (NeedsAck says when).
+// Dataflow, which acknowledges by itself; and Ack, which acknowledges what
+// Read left to the pipeline. The job picks the read from its runner
+// profile.
 //
 // Beam Go's io/pubsubio runs only on Dataflow (Prism rejects it when the
 // job is submitted), hence Read.
@@ -46,8 +47,9 @@
 // 2,500 ack ids and 500 KB, eight at a time.
 //
 // A committed bundle is not yet a durable effect on every runner (see
-// Prism below), hence acknowledgement by the pipeline. A part of a shard
-// that fails gives back at once what the worker's running parts hold.
+// Prism in runners/KNOWN_ISSUES.md), hence acknowledgement by the
+// pipeline. A part of a shard that fails gives back at once what the
+// worker's running parts hold.
 //
 // Watermark: a manual estimator per shard, set after each part to the
 // oldest timestamp among the messages the worker's running parts hold, or,
@@ -56,29 +58,7 @@
 // time. A shard that ends (StopAfterIdle) sets it to the end of time, and
 // once every shard has ended the pipeline drains.
 //
-// # What Prism (v2.77.0) does with it
-//
-//   - It makes the SDF's ProcessSizedElementsAndRestrictions the root of
-//     its stage (handlepardo.go, ForcedRoots).
-//   - It parks a residual for its requested delay, and pins the stage's
-//     input watermark to the residual's element timestamp meanwhile.
-//   - It takes the stage's output watermark from the residuals of the last
-//     bundle that returned any (stage.estimatedOutput is overwritten, not
-//     the minimum over shards), never moving it back. Read floors every
-//     shard's estimate with what all shards of the worker hold, so the last
-//     bundle's estimate stands for all of them.
-//   - It asks a bundle that makes no progress to split at 0.5; a shard
-//     cannot be divided, so the reader declines and the SDK splits between
-//     elements instead.
-//   - It does not retry a failed bundle: the job fails.
-//   - It keeps committed data in memory only: a job that dies loses the
-//     output of bundles not yet written out, which is why Read leaves
-//     acknowledgement to the pipeline.
-//   - It busy-waits while a bundle of a stage without outputs runs
-//     (worker/bundle.go closes DataWait at once when a stage has no
-//     outputs; stage.Execute's select then spins until the response): a
-//     job whose reading stage emits nothing to the runner spends a core on
-//     it. Read's output normally feeds a GroupByKey, which avoids it; on
-//     the 20k-message benchmark the difference was 4k against 9.6k
-//     messages/s on 2 cores.
+// What Prism v2.77.0 does with the reader (where it roots the stage, how
+// it parks residuals and takes the watermark, splits, retries and busy
+// waits) is in runners/KNOWN_ISSUES.md.
 package pubsubio

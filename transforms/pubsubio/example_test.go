@@ -1,7 +1,6 @@
 package pubsubio_test
 
 import (
-	"flag"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -19,18 +18,6 @@ func ExampleRead() {
 		StopAfterIdle:      time.Minute,
 	})
 	_ = records // PCollection<schemas.Record>, on to decoding
-}
-
-// ReadFor picks Dataflow's own source on Dataflow and Read elsewhere;
-// NeedsAck says whether the pipeline must acknowledge what it reads.
-func ExampleReadFor() {
-	runner := flag.Lookup("runner").Value.String() // Beam's --runner flag
-	_, s := beam.NewPipelineWithRoot()
-	cfg := pubsubio.Config{Subscription: "projects/my-project/subscriptions/railyard-speed"}
-	records := pubsubio.ReadFor(s, runner, cfg)
-	if pubsubio.NeedsAck(runner) {
-		pubsubio.Ack(s, cfg, beam.ParDo(s, ackID, records))
-	}
 }
 
 // The pipeline acknowledges what Read reads: here as soon as a message is

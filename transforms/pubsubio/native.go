@@ -3,7 +3,6 @@ package pubsubio
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -61,38 +60,6 @@ func ReadNative(s beam.Scope, cfg Config) beam.PCollection {
 	out := beam.External(s, NativeReadURN, protox.MustEncode(payload), nil,
 		[]beam.FullType{typex.New(reflectx.ByteSlice)}, false)
 	return beam.ParDo(s, &fromNativeFn{EventTimeAttribute: cfg.EventTimeAttribute}, out[0])
-}
-
-// ReadFor reads the subscription the way the runner (named as for
-// --runner) supports: Dataflow's own source on Dataflow, else Read. Pass
-// the Records' AckIDs to Ack where NeedsAck(runner) says so.
-func ReadFor(s beam.Scope, runner string, cfg Config) beam.PCollection {
-	if isDataflow(runner) {
-		return ReadNative(s, cfg)
-	}
-	return Read(s, cfg)
-}
-
-// NeedsAck reports whether the pipeline must acknowledge what ReadFor
-// reads on the runner (named as for --runner): with Read, on every runner
-// but Dataflow, it passes each Record's AckID to Ack once what the message
-// must become is durable. Dataflow's own source acknowledges by itself,
-// on Dataflow's durable commits, and its Records carry no AckID.
-//
-// Acknowledging only once the pipeline's effects are durable (the lake
-// archive, the BigQuery writes) is the safe rule wherever Dataflow's
-// source is not used: Prism keeps a committed bundle in memory only, so a
-// message acked at the commit is lost if the job is killed before its
-// output is written out; Go has no bundle finalization on Flink, and a job
-// restored from a Flink checkpoint would lose what was acked since it.
-func NeedsAck(runner string) bool { return !isDataflow(runner) }
-
-func isDataflow(runner string) bool {
-	switch strings.ToLower(strings.TrimSpace(runner)) {
-	case "dataflow", "dataflowrunner":
-		return true
-	}
-	return false
 }
 
 // fromNativeFn decodes the messages of Dataflow's source into Records.

@@ -50,23 +50,25 @@ func nativeReads(t *testing.T, pb *pipepb.Pipeline) []*pipepb.PubSubReadPayload 
 	return out
 }
 
-func TestReadForPicksTheSourceOfTheRunner(t *testing.T) {
+func TestReadAndReadNativeBuildTheirSources(t *testing.T) {
 	cfg := pubsubio.Config{Subscription: goodSub, EventTimeAttribute: "event_time"}
 	cases := []struct {
-		runner       string
+		name         string
 		native       bool
 		requirements []string // wanted
 		absent       []string // not wanted
 	}{
-		{"dataflow", true, nil, []string{requiresSDF, requiresFinalization}},
-		{"prism", false, []string{requiresSDF}, []string{requiresFinalization}},
-		{"flink", false, []string{requiresSDF}, []string{requiresFinalization}},
-		{"direct", false, []string{requiresSDF}, []string{requiresFinalization}},
+		{"ReadNative is Dataflow's source, no splittable DoFn", true, nil, []string{requiresSDF, requiresFinalization}},
+		{"Read is a splittable DoFn without bundle finalization", false, []string{requiresSDF}, []string{requiresFinalization}},
 	}
 	for _, c := range cases {
-		t.Run(c.runner, func(t *testing.T) {
+		t.Run(c.name, func(t *testing.T) {
 			p, s := beam.NewPipelineWithRoot()
-			pubsubio.ReadFor(s, c.runner, cfg)
+			if c.native {
+				pubsubio.ReadNative(s, cfg)
+			} else {
+				pubsubio.Read(s, cfg)
+			}
 			pb := pipelineProto(t, p)
 			reads := nativeReads(t, pb)
 			if c.native {

@@ -6,6 +6,7 @@ package batchjob
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -66,42 +67,43 @@ func (c Config) maxFuture() time.Duration {
 	return c.MaxFuture
 }
 
-// Validate checks the configuration and returns the first problem, worded
-// for the person who typed the flags.
+// Validate checks the configuration and returns every problem, joined,
+// each worded for the person who typed the flags (as the streaming job's
+// Config.Validate does).
 func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if err := c.Destination.Validate(); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	byDays := c.From != "" || c.To != ""
 	switch {
 	case len(c.Inputs) > 0 && byDays:
-		return fmt.Errorf("give either --input or --from/--to, not both")
+		add("give either --input or --from/--to, not both")
 	case len(c.Inputs) == 0 && !byDays:
-		return fmt.Errorf("nothing to read: give --input=GLOB[,GLOB…] or --lake=gs://… with --from=YYYY-MM-DD --to=YYYY-MM-DD")
+		add("nothing to read: give --input=GLOB[,GLOB…] or --lake=gs://… with --from=YYYY-MM-DD --to=YYYY-MM-DD")
 	case byDays && (c.From == "" || c.To == ""):
-		return fmt.Errorf("--from and --to go together (both inclusive event days, YYYY-MM-DD)")
-	}
-	if byDays {
+		add("--from and --to go together (both inclusive event days, YYYY-MM-DD)")
+	case byDays:
 		if err := config.ValidateLake(c.Lake); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 		if _, err := config.Days(c.From, c.To); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
 	if c.SessionGap <= 0 {
-		return fmt.Errorf("--session_gap=%v must be positive", c.SessionGap)
+		add("--session_gap=%v must be positive", c.SessionGap)
 	}
 	if c.MaxFuture < 0 || c.MaxFuture > windowing.MaxMaxFuture {
-		return fmt.Errorf("--max_future=%v must be positive and at most %v: how far ahead of its ingest time an event may be dated and still be aggregated", c.MaxFuture, windowing.MaxMaxFuture)
+		add("--max_future=%v must be positive and at most %v: how far ahead of its ingest time an event may be dated and still be aggregated", c.MaxFuture, windowing.MaxMaxFuture)
 	}
 	if c.RunID == "" {
-		return fmt.Errorf("batchjob: RunID is empty")
+		add("batchjob: RunID is empty")
+	} else if err := config.ValidateRunID(c.RunID); err != nil {
+		errs = append(errs, err)
 	}
-	if err := config.ValidateRunID(c.RunID); err != nil {
-		return err
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // globs returns what to read, and the days the run covers whole (those

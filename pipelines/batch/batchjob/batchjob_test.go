@@ -254,6 +254,7 @@ func TestConfigValidate(t *testing.T) {
 		{"accepts a run id of dashes and underscores", func(c *Config) { c.RunID = "2026-11-01_rerun" }, ""},
 		{"rejects a negative max future", func(c *Config) { c.MaxFuture = -time.Minute }, "--max_future=-1m0s must be positive"},
 		{"rejects a max future of days", func(c *Config) { c.MaxFuture = 48 * time.Hour }, "--max_future=48h0m0s must be positive and at most 24h0m0s"},
+		{"names every bad flag at once", func(c *Config) { c.Project, c.SessionGap, c.RunID = "", 0, "a.b" }, "--project is required: the Google Cloud project that holds the BigQuery dataset\n--session_gap=0s must be positive\n--run_id=\"a.b\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok

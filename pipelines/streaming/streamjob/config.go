@@ -16,8 +16,8 @@ import (
 // Config is one streaming run, from its flags.
 type Config struct {
 	config.Destination
-	// Runner is --runner ("" is prism): it picks the Pub/Sub read, the
-	// acknowledgement rule and the triggers Prism accepts.
+	// Runner is --runner ("" is prism): the job's runner profile
+	// (config.ProfileOf, see settings) follows from it.
 	Runner string
 	// Subscription is projects/P/subscriptions/S (--subscription).
 	Subscription string
@@ -134,23 +134,6 @@ func DefaultConfig() Config {
 
 var subscriptionPattern = regexp.MustCompile(`^projects/[^/]+/subscriptions/[^/]+$`)
 
-// prismLatenessFactor is how many early-firing delays the allowed
-// lateness must hold on Prism, and minPrismLateness its floor: see
-// prismSafe.
-const (
-	prismLatenessFactor = 10
-	minPrismLateness    = 30 * time.Second
-	// minPrismIdleFirings is how many early-firing delays the job must
-	// stay idle before it stops: when it stops, the watermark jumps to the
-	// end of time and every window is collected at once, so the early
-	// firings of the last events must have run by then, however far
-	// behind a busy runner is. Three delays were not enough on 2 busy
-	// cores (TestPrismEarlyFiringCrash).
-	minPrismIdleFirings = 10
-	// minPrismCloseMargin is the shortest prismCloseMargin.
-	minPrismCloseMargin = 10 * time.Second
-)
-
 // Validate checks the configuration and returns every problem, joined,
 // each worded for the person who typed the flags.
 func (c Config) Validate() error {
@@ -164,7 +147,7 @@ func (c Config) Validate() error {
 	}
 	if !subscriptionPattern.MatchString(c.Subscription) {
 		add("--subscription=%q must be a full name: projects/PROJECT/subscriptions/NAME", c.Subscription)
-	} else if err := c.read().Validate(); err != nil {
+	} else if err := c.settings().read.Validate(); err != nil {
 		add("--subscription=%q: %v", c.Subscription, err)
 	}
 	if err := config.ValidateLake(c.Lake); err != nil {
@@ -213,7 +196,7 @@ func (c Config) Validate() error {
 	if c.MaxOutstandingBytes < minOutstandingBytes || c.MaxOutstandingBytes > maxOutstandingBytes {
 		add("--max_outstanding_bytes=%d must be between %d (16 MiB) and %d (64 GiB): the most bytes of messages a worker holds read and not yet acknowledged", c.MaxOutstandingBytes, minOutstandingBytes, maxOutstandingBytes)
 	}
-	if err := c.prismSafe(); err != nil {
+	if err := c.timerRaceSafe(config.ProfileOf(c.Runner)); err != nil {
 		errs = append(errs, err)
 	}
 	if c.RunID == "" {
@@ -222,64 +205,4 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// onPrism reports whether the job runs on Prism.
-func (c Config) onPrism() bool { return c.Runner == "" || c.Runner == "prism" }
-
-// prismSafe keeps a Prism run away from Prism v2.77.0's crash: the job
-// fails when a window's state is collected while an early-firing
-// (processing-time) timer is still pending for it. A window is collected
-// once the watermark passes its end plus the allowed lateness, and its
-// early timer fires at most EarlyFiring after its last element. So the
-// lateness must hold many early-firing delays (the measured mitigation,
-// runners/KNOWN_ISSUES.md), the watermark must not outrun the wall clock by more than
-// lateness/EarlyFiring (the job caps its speed, see watermarkSpeed), and a
-// run that stops when idle must stay idle longer than a firing delay.
-func (c Config) prismSafe() error {
-	if !c.onPrism() || c.EarlyFiring == 0 {
-		return nil
-	}
-	var errs []error
-	if need := max(minPrismLateness, prismLatenessFactor*c.EarlyFiring); c.AllowedLateness < need {
-		errs = append(errs, fmt.Errorf("--allowed_lateness=%v is too short for --early_firing=%v on Prism: it must be at least %v "+
-			"(Prism v2.77.0 fails the job when a window closes while an early firing is pending); raise it or set --early_firing=0", c.AllowedLateness, c.EarlyFiring, need))
-	}
-	if c.StopAfterIdle > 0 && c.StopAfterIdle < minPrismIdleFirings*c.EarlyFiring {
-		errs = append(errs, fmt.Errorf("--stop_after_idle=%v must be at least %d × --early_firing=%v on Prism, so no early firing is pending when the job ends", c.StopAfterIdle, minPrismIdleFirings, c.EarlyFiring))
-	}
-	return errors.Join(errs...)
-}
-
-// prismCloseMargin is how long before its window closes (its end plus the
-// allowed lateness, by the wall clock) an event stops being taken by the
-// metrics aggregation on Prism with early firings, 0 elsewhere. An event
-// taken by a window sets that window's early-firing timer, due one
-// EarlyFiring later; on Prism the window must not close before it has
-// fired. The watermark never runs ahead of the wall clock (it follows
-// publish times), so a window that takes an event closes no sooner than
-// margin after it: a busy runner has margin - EarlyFiring to run the
-// timer. Without the margin, events a producer sends about the allowed
-// lateness after their minute can crash Prism within seconds
-// (TestPrismEarlyFiringCrash, case "no close margin").
-// Sessions have no early firings on Prism and need no margin.
-func (c Config) prismCloseMargin() time.Duration {
-	if !c.onPrism() || c.EarlyFiring == 0 {
-		return 0
-	}
-	return min(max(minPrismCloseMargin, prismLatenessFactor*c.EarlyFiring), c.AllowedLateness/2)
-}
-
-// watermarkSpeed is the most event time the Pub/Sub read's watermark may
-// advance per second of wall clock, 0 for no limit. On Prism with early
-// firings, a window whose early timer was set at most 3 firing delays ago
-// (room for a busy runner) must not be collected yet: the watermark may
-// cover at most the allowed lateness in that time. Elsewhere the runner
-// is not affected and the watermark runs free, which lets a job catch up
-// on a backlog at full speed.
-func (c Config) watermarkSpeed() float64 {
-	if !c.onPrism() || c.EarlyFiring == 0 {
-		return 0
-	}
-	return float64(c.AllowedLateness) / float64(3*c.EarlyFiring)
 }

@@ -79,7 +79,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestPrismCloseMargin(t *testing.T) {
+func TestCloseMarginAndWatermarkSpeed(t *testing.T) {
 	for _, tc := range []struct {
 		runner              string
 		early, lateness     time.Duration
@@ -95,15 +95,16 @@ func TestPrismCloseMargin(t *testing.T) {
 	} {
 		cfg := validConfig()
 		cfg.Runner, cfg.EarlyFiring, cfg.AllowedLateness = tc.runner, tc.early, tc.lateness
-		if got := cfg.prismCloseMargin(); got != tc.want {
+		set := cfg.settings()
+		if got := set.closeMargin; got != tc.want {
 			t.Errorf("runner %q, early firing %v, lateness %v: close margin %v, want %v", tc.runner, tc.early, tc.lateness, got, tc.want)
 		}
 		// The margin leaves room for the timer: more than one firing delay,
 		// and less than the lateness, so late events still revise windows.
-		if m := cfg.prismCloseMargin(); m > 0 && (m <= tc.early || m >= tc.lateness) {
+		if m := set.closeMargin; m > 0 && (m <= tc.early || m >= tc.lateness) {
 			t.Errorf("close margin %v outside (%v, %v)", m, tc.early, tc.lateness)
 		}
-		if got := time.Duration(cfg.watermarkSpeed() * float64(time.Second)); got.Round(time.Microsecond) != tc.wantWatermark {
+		if got := time.Duration(set.read.MaxWatermarkSpeed * float64(time.Second)); got.Round(time.Microsecond) != tc.wantWatermark {
 			t.Errorf("runner %q, early firing %v, lateness %v: watermark speed %v a second, want %v", tc.runner, tc.early, tc.lateness, got, tc.wantWatermark)
 		}
 	}

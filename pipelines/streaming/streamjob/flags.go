@@ -3,7 +3,6 @@ package streamjob
 import (
 	"context"
 	"flag"
-	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -20,8 +19,8 @@ import (
 // Beam defines --project and --runner on flag.CommandLine; the Config
 // reads them from fs where fs defines them, so on another FlagSet (a
 // generator of template parameters, a test) the Config has no project and
-// runs on Prism. Beam's DataflowRunner, the name a Flex Template launcher
-// passes, is dataflow. RunID defaults to stream-<UTC time>.
+// runs on Prism. The runner is named by config.RunnerName. RunID defaults
+// to stream-<UTC time>.
 func RegisterFlags(fs *flag.FlagSet) func() Config {
 	defaults := DefaultConfig()
 	subscription := fs.String("subscription", "", "Pub/Sub subscription to read: projects/PROJECT/subscriptions/NAME.")
@@ -47,7 +46,7 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 	return func() Config {
 		cfg := Config{
 			Destination:        defaults.Destination,
-			Runner:             runnerName(config.FlagValue(fs, "runner")),
+			Runner:             config.RunnerName(config.FlagValue(fs, "runner")),
 			Subscription:       *subscription,
 			Lake:               *lakeRoot,
 			StopAfterIdle:      *stopAfterIdle,
@@ -75,15 +74,6 @@ func RegisterFlags(fs *flag.FlagSet) func() Config {
 		}
 		return cfg
 	}
-}
-
-// runnerName is the --runner value as Railyard names runners: Beam also
-// registers its Dataflow runner as DataflowRunner.
-func runnerName(runner string) string {
-	if strings.EqualFold(runner, "DataflowRunner") {
-		return "dataflow"
-	}
-	return runner
 }
 
 // dryRun builds the job and hands it to the runner of --runner, as Run

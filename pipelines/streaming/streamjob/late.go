@@ -17,6 +17,24 @@ func init() {
 	register.Emitter2[beam.EventTime, schemas.Event]()
 }
 
+// onTimeRule says which events an aggregation still takes (onTimeEnough).
+type onTimeRule struct {
+	// Aggregation names the counters: metricnames.AggregationMetrics or
+	// AggregationSessions.
+	Aggregation string
+	// SessionGap is the gap of session windows; 0 for the metrics'
+	// fixed windows of metrics.WindowSize.
+	SessionGap time.Duration
+	// Lateness is the allowed lateness of the aggregation's windows.
+	Lateness time.Duration
+	// CloseMargin, when positive, also leaves out an event whose window
+	// closes within that margin of the wall clock (Config.closeMargin).
+	CloseMargin time.Duration
+	// Floor is a restarted job's recovery floor in microseconds, 0 for
+	// none.
+	Floor int64
+}
+
 // onTimeEnough returns the events an aggregation still takes. A runner
 // drops, silently, an element whose window has ended more than the
 // allowed lateness before the watermark. The job decides it first, and
@@ -25,23 +43,25 @@ func init() {
 // watermark is never ahead of the ingest time of what is still being
 // read). It is counted in too_late_<aggregation> and left out; it is in
 // events_speed and in the lake all the same, and the batch layer counts
-// it. Events before floor (a restarted job's recovery floor, 0 for none)
-// are left out too: the windows they belong to were closed by an earlier
-// run, whose final panes stand. With closeMargin > 0 (Prism with early
-// firings, see Config.prismCloseMargin), an event whose window closes
-// within closeMargin of the wall clock is left out as well, counted in
-// window_closing_<aggregation>: this one rule depends on when the job
-// runs, not only on the data; it is in events_speed, the lake and the
-// batch layer all the same.
+// it. Events before the rule's Floor are left out too: the windows they
+// belong to were closed by an earlier run, whose final panes stand. With
+// a CloseMargin (a runner with the early-timer race, see
+// Config.closeMargin), an event whose window closes within it of the wall
+// clock is left out as well, counted in window_closing_<aggregation>:
+// this one rule depends on when the job runs, not only on the data; it is
+// in events_speed, the lake and the batch layer all the same.
 //
 // For metrics, an event's window is its minute; for sessions, the session
 // of its own (event time to event time + gap) before merging.
-func onTimeEnough(s beam.Scope, events beam.PCollection, aggregation string, sessionGap, lateness, closeMargin time.Duration, floor int64) beam.PCollection {
+func onTimeEnough(s beam.Scope, events beam.PCollection, rule onTimeRule) beam.PCollection {
 	return beam.ParDo(s, &onTimeEnoughFn{
-		Aggregation: aggregation, SessionGapMicros: sessionGap.Microseconds(), LatenessMicros: lateness.Microseconds(),
-		Floor: floor, CloseMarginMicros: closeMargin.Microseconds(),
+		Aggregation: rule.Aggregation, SessionGapMicros: rule.SessionGap.Microseconds(), LatenessMicros: rule.Lateness.Microseconds(),
+		Floor: rule.Floor, CloseMarginMicros: rule.CloseMargin.Microseconds(),
 	}, events)
 }
+
+// wallClock is the wall clock of the close margin, in microseconds.
+var wallClock = func() int64 { return time.Now().UnixMicro() }
 
 type onTimeEnoughFn struct {
 	Aggregation      string
@@ -51,7 +71,7 @@ type onTimeEnoughFn struct {
 	Floor            int64
 	// CloseMarginMicros, when positive, also leaves out an event whose
 	// window closes (its end plus the allowed lateness) within that
-	// margin of the wall clock: see Config.prismCloseMargin.
+	// margin of the wall clock: see Config.closeMargin.
 	CloseMarginMicros int64
 
 	late, tooLate, beforeFloor, closing beam.Counter
@@ -77,7 +97,7 @@ func (fn *onTimeEnoughFn) ProcessElement(ctx context.Context, ts beam.EventTime,
 		fn.tooLate.Inc(ctx, 1)
 		return
 	}
-	if fn.CloseMarginMicros > 0 && end+fn.LatenessMicros < time.Now().UnixMicro()+fn.CloseMarginMicros {
+	if fn.CloseMarginMicros > 0 && end+fn.LatenessMicros < wallClock()+fn.CloseMarginMicros {
 		fn.closing.Inc(ctx, 1)
 		return
 	}

@@ -19,12 +19,13 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
 	"github.com/railyard/railyard/internal/testenv"
+	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/schemas"
 )
 
 // Prism v2.77.0 fails a job when a window's state is collected while an
 // early-firing (processing-time) timer is still pending for it (see
-// runners/KNOWN_ISSUES.md and Config.prismSafe). This test reproduces the condition
+// runners/KNOWN_ISSUES.md and Config.timerRaceSafe). This test reproduces the condition
 // with the streaming job's trigger and its onTimeEnough step, on a stream
 // of events into 5-second windows (see crashEventsFn): 5,000 a second
 // in the first two cases, 10,500 in the last.
@@ -115,8 +116,9 @@ func runCrashCase(events crashEventsFn, cfg Config, closeMargin, run, tail time.
 }
 
 func TestPrismEarlyFiringCrash(t *testing.T) {
+	prism := config.ProfileOf("prism")
 	safe := DefaultConfig()
-	safe.AllowedLateness = minPrismLateness
+	safe.AllowedLateness = minRaceLateness
 	safe.EarlyFiring = time.Second
 	noLateness := safe
 	noLateness.AllowedLateness = 0
@@ -132,7 +134,7 @@ func TestPrismEarlyFiringCrash(t *testing.T) {
 		}
 		return
 	case "the job's configuration":
-		c, err := runCrashCase(crashEventsFn{OnTime: 50, HalfLate: 5, AtHorizon: 50}, safe, safe.prismCloseMargin(), 45*time.Second, minPrismIdleFirings*time.Second)
+		c, err := runCrashCase(crashEventsFn{OnTime: 50, HalfLate: 5, AtHorizon: 50}, safe, safe.settings().closeMargin, 45*time.Second, minRaceIdleFirings*time.Second)
 		if err != nil {
 			t.Fatalf("job failed: %v", err)
 		}
@@ -150,13 +152,13 @@ func TestPrismEarlyFiringCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three streaming pipelines for about a minute and a half")
 	}
-	if err := safe.prismSafe(); err != nil {
+	if err := safe.timerRaceSafe(prism); err != nil {
 		t.Fatalf("the safe case is not a configuration the job accepts: %v", err)
 	}
-	if safe.prismCloseMargin() == 0 || safe.prismCloseMargin() >= safe.AllowedLateness {
-		t.Fatalf("close margin %v: want one inside the allowed lateness %v", safe.prismCloseMargin(), safe.AllowedLateness)
+	if safe.settings().closeMargin == 0 || safe.settings().closeMargin >= safe.AllowedLateness {
+		t.Fatalf("close margin %v: want one inside the allowed lateness %v", safe.settings().closeMargin, safe.AllowedLateness)
 	}
-	if noLateness.prismSafe() == nil {
+	if noLateness.timerRaceSafe(prism) == nil {
 		t.Fatal("the job accepts the configuration that crashes Prism")
 	}
 
@@ -177,7 +179,7 @@ func TestPrismEarlyFiringCrash(t *testing.T) {
 		t.Run(name+" crashes Prism", func(t *testing.T) {
 			out, err := runCase(name)
 			if err == nil {
-				t.Logf("the job survived this run (%s); if it always does, this Prism may have fixed the crash and Config.prismSafe could be relaxed", survives[name])
+				t.Logf("the job survived this run (%s); if it always does, this Prism may have fixed the crash and Config.timerRaceSafe could be relaxed", survives[name])
 				return
 			}
 			if !strings.Contains(out, "nil map") {

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+
+	"github.com/railyard/railyard/pipelines/config"
 )
 
 // noSplitExperiment turns off Prism's splitting of slow bundles.
@@ -21,9 +23,10 @@ const noSplitExperiment = "prism_disable_sdf_split"
 var noSplitOnce sync.Once
 
 // keepKeysInOneBundle adds noSplitExperiment to the job's experiments
-// when it runs on Prism.
-func keepKeysInOneBundle(runner string) {
-	if runner != "" && !strings.EqualFold(runner, "prism") {
+// when its runner splits a key across bundles
+// (config.Profile.SplitRunsKeyTwice).
+func keepKeysInOneBundle(p config.Profile) {
+	if !p.SplitRunsKeyTwice {
 		return
 	}
 	noSplitOnce.Do(func() {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/filter"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
@@ -18,6 +17,7 @@ import (
 	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/pipelines/serving"
 	"github.com/railyard/railyard/schemas"
+	"github.com/railyard/railyard/schemas/metricnames"
 	"github.com/railyard/railyard/transforms/bqsink"
 	"github.com/railyard/railyard/transforms/decode"
 	"github.com/railyard/railyard/transforms/dedup"
@@ -27,42 +27,6 @@ import (
 	"github.com/railyard/railyard/transforms/sessions"
 	"github.com/railyard/railyard/transforms/windowing"
 )
-
-func (c Config) read() pubsubio.Config {
-	return pubsubio.Config{
-		Project:            c.Project,
-		Subscription:       c.Subscription,
-		Shards:             c.ReadShards,
-		EventTimeAttribute: c.TimestampAttribute,
-		StopAfterIdle:      c.StopAfterIdle,
-		MaxWatermarkSpeed:  c.watermarkSpeed(),
-		AckDeadline:        c.AckDeadline,
-		AckExtension:       c.AckExtension,
-
-		MaxOutstandingMessages: c.MaxOutstandingMessages,
-		MaxOutstandingBytes:    c.MaxOutstandingBytes,
-	}
-}
-
-// metricsTrigger fires a window early every EarlyFiring, on time, and
-// once per late event.
-func (c Config) metricsTrigger() trigger.Trigger {
-	t := trigger.AfterEndOfWindow().LateFiring(trigger.Always())
-	if c.EarlyFiring > 0 {
-		t = t.EarlyFiring(trigger.Repeat(trigger.AfterProcessingTime().PlusDelay(c.EarlyFiring)))
-	}
-	return t
-}
-
-// sessionsTrigger is metricsTrigger, but on Prism without early firings:
-// Prism v2.77.0 rejects a processing-time trigger on session windows at
-// submission (apache/beam#31438). There a session appears when it closes.
-func (c Config) sessionsTrigger() trigger.Trigger {
-	if c.onPrism() {
-		return trigger.AfterEndOfWindow().LateFiring(trigger.Always())
-	}
-	return c.metricsTrigger()
-}
 
 func init() {
 	register.Function1x1(isThisRun)
@@ -79,11 +43,16 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	sink := cfg.Sink(cfg.RunID)
-	read := cfg.read()
+	set := cfg.settings()
+	sink := set.sink
 
 	// 1. Read the subscription.
-	records := pubsubio.ReadFor(s.Scope("ReadPubSub"), cfg.Runner, read)
+	var records beam.PCollection
+	if set.nativeRead {
+		records = pubsubio.ReadNative(s.Scope("ReadPubSub"), set.read)
+	} else {
+		records = pubsubio.Read(s.Scope("ReadPubSub"), set.read)
+	}
 	// 2. Archive every message as received to the lake.
 	archived := lake.Archive(s.Scope("ArchiveRaw"), lake.ArchiveConfig{Lake: cfg.Lake, Shards: cfg.ArchiveShards, Window: cfg.ArchiveWindow}, records)
 	// 3. Decode and conform them to the event contract.
@@ -98,13 +67,17 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 	// 6. Aggregate per minute and per session, in panes, what is not dated
 	// too far ahead of its ingest time (the batch job's rule too).
 	current := windowing.LeaveOutFuture(s.Scope("LeaveOutFutureEvents"), unique, cfg.MaxFuture)
-	forMetrics := onTimeEnough(s.Scope("OnTimeForMetrics"), current, "metrics", 0, cfg.AllowedLateness, cfg.prismCloseMargin(), recoverFrom)
-	perMinute := metrics.PerMinute(s.Scope("ComputeMetrics"), forMetrics, metrics.Config{
-		Trigger: cfg.metricsTrigger(), AllowedLateness: cfg.AllowedLateness, Panes: metrics.Accumulating,
+	forMetrics := onTimeEnough(s.Scope("OnTimeForMetrics"), current, onTimeRule{
+		Aggregation: metricnames.AggregationMetrics, Lateness: cfg.AllowedLateness, CloseMargin: set.closeMargin, Floor: recoverFrom,
 	})
-	forSessions := onTimeEnough(s.Scope("OnTimeForSessions"), current, "sessions", cfg.SessionGap, cfg.AllowedLateness, 0, recoverFrom)
+	perMinute := metrics.PerMinute(s.Scope("ComputeMetrics"), forMetrics, metrics.Config{
+		Trigger: set.metricsTrigger, AllowedLateness: cfg.AllowedLateness, Panes: metrics.Accumulating,
+	})
+	forSessions := onTimeEnough(s.Scope("OnTimeForSessions"), current, onTimeRule{
+		Aggregation: metricnames.AggregationSessions, SessionGap: cfg.SessionGap, Lateness: cfg.AllowedLateness, Floor: recoverFrom,
+	})
 	perSession := sessions.PerUser(s.Scope("ComputeSessions"), forSessions, sessions.Config{
-		Gap: cfg.SessionGap, Trigger: cfg.sessionsTrigger(), AllowedLateness: cfg.AllowedLateness, Panes: sessions.Accumulating,
+		Gap: cfg.SessionGap, Trigger: set.sessionsTrigger, AllowedLateness: cfg.AllowedLateness, Panes: sessions.Accumulating,
 	})
 	// 7. Append to the speed tables.
 	eventsWritten, eventsDead := bqsink.Stream(s.Scope("WriteEvents"), sink, schemas.MustLookupTable(schemas.TableEventsSpeed), fresh)
@@ -114,9 +87,9 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 	dead := beam.Flatten(s.Scope("CollectDeadLetters"), decodeDead, eventsDead, metricsDead, sessionsDead)
 	deadWritten, _ := bqsink.Stream(s.Scope("WriteDeadLetters"), sink, schemas.MustLookupTable(schemas.TableDeadLetter), dead)
 	// 9. Acknowledge each message once it is archived and settled.
-	if pubsubio.NeedsAck(cfg.Runner) {
+	if !set.nativeRead {
 		acks := ackIDs(s.Scope("AckDurable"), archived, []beam.PCollection{eventsWritten, deadWritten}, dropped)
-		pubsubio.Ack(s.Scope("AckMessages"), read, acks)
+		pubsubio.Ack(s.Scope("AckMessages"), set.read, acks)
 	}
 	return nil
 }
@@ -149,13 +122,13 @@ func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	}
 	slog.Info("streaming job starting", "run_id", cfg.RunID, "subscription", cfg.Subscription,
 		"project", cfg.Project, "dataset", cfg.Dataset, "lake", cfg.Lake, "recovery_floor_micros", floor)
-	keepKeysInOneBundle(cfg.Runner)
+	keepKeysInOneBundle(config.ProfileOf(cfg.Runner))
 	res, err := beamx.RunWithMetrics(ctx, p)
 	// The job has ended (drained, failed or cancelled). What it read in
 	// this process and did not acknowledge goes back to the subscription
 	// now rather than when its leases run out (on a runner whose workers
 	// are other processes there is nothing here to give back).
-	pubsubio.ReleaseLeases(context.WithoutCancel(ctx), cfg.read().Subscription)
+	pubsubio.ReleaseLeases(context.WithoutCancel(ctx), cfg.Subscription)
 	if err != nil {
 		return res, fmt.Errorf("streaming job %s: %w", cfg.RunID, err)
 	}
