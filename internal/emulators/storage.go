@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 
 	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
@@ -61,6 +64,40 @@ func (s *Storage) CreateBucket(name string) {
 // environment.
 func (s *Storage) Client(ctx context.Context) (*storage.Client, error) {
 	return s.server.Client(), nil
+}
+
+// UploadDir copies every file under dir into bucket, keeping its paths
+// (a lake folder becomes the bucket's lake), and returns how many.
+func (s *Storage) UploadDir(ctx context.Context, dir, bucket string) (int, error) {
+	client, err := s.Client(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		w := client.Bucket(bucket).Object(filepath.ToSlash(rel)).NewWriter(ctx)
+		if _, err := w.Write(data); err != nil {
+			w.Close()
+			return fmt.Errorf("upload %s: %w", rel, err)
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("upload %s: %w", rel, err)
+		}
+		n++
+		return nil
+	})
+	return n, err
 }
 
 // Close stops the server.

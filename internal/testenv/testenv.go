@@ -99,35 +99,7 @@ func (e *Env) SampleLake(t *testing.T, bucket string) string {
 		t.Fatal("testenv: SampleLake needs the Cloud Storage emulator")
 	}
 	e.Storage.CreateBucket(bucket)
-	client, err := e.Storage.Client(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	root := Path(t, "testdata", "sample", "lake")
-	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(root, path)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		w := client.Bucket(bucket).Object(filepath.ToSlash(rel)).NewWriter(t.Context())
-		if _, err := w.Write(data); err != nil {
-			w.Close()
-			return fmt.Errorf("upload %s: %w", rel, err)
-		}
-		if err := w.Close(); err != nil {
-			return fmt.Errorf("upload %s: %w", rel, err)
-		}
-		return nil
-	})
-	if err != nil {
+	if _, err := e.Storage.UploadDir(t.Context(), Path(t, "testdata", "sample", "lake"), bucket); err != nil {
 		t.Fatal(err)
 	}
 	return "gs://" + bucket

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/pubsub/v2"
@@ -89,37 +87,4 @@ func (e *env) Close() error {
 	}
 	e.closers = nil
 	return err
-}
-
-// uploadLake copies the lake folder dir into bucket, keeping its paths.
-func uploadLake(ctx context.Context, gcs *emulators.Storage, dir, bucket string) (int, error) {
-	client, err := gcs.Client(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		w := client.Bucket(bucket).Object(filepath.ToSlash(rel)).NewWriter(ctx)
-		if _, err := w.Write(data); err != nil {
-			w.Close()
-			return fmt.Errorf("upload %s: %w", rel, err)
-		}
-		if err := w.Close(); err != nil {
-			return fmt.Errorf("upload %s: %w", rel, err)
-		}
-		n++
-		return nil
-	})
-	return n, err
 }

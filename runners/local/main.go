@@ -209,7 +209,7 @@ func run(ctx context.Context, out io.Writer, o options) (err error) {
 	defer closeWith(&err, env.Close)
 
 	// 2. The history: the committed sample lake.
-	n, err := uploadLake(ctx, env.gcs, dir, o.bucket)
+	n, err := env.gcs.UploadDir(ctx, dir, o.bucket)
 	if err != nil {
 		return err
 	}
