@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -252,4 +253,47 @@ func Counters(res beam.PipelineResult) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// CheckReadmeFlags keeps a flags table of the README true to a command:
+// the rows of section ("## <section>" up to the next "## ") whose first
+// cell lists flags (| `--a`, `--b` | meaning |) must name exactly the
+// flags defined on fs, with extra (flags the command gets elsewhere, such
+// as Beam's --runner).
+func CheckReadmeFlags(t testing.TB, section string, fs *flag.FlagSet, extra ...string) {
+	t.Helper()
+	b, err := os.ReadFile(Path(t, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, text, ok := strings.Cut(string(b), "## "+section+"\n")
+	if !ok {
+		t.Fatalf("README.md has no %q section", "## "+section)
+	}
+	text, _, _ = strings.Cut(text, "\n## ")
+	listed := map[string]bool{}
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, "| `--") {
+			continue
+		}
+		cell, _, _ := strings.Cut(strings.TrimPrefix(line, "| "), " |")
+		for _, f := range strings.Split(cell, ",") {
+			listed[strings.Trim(strings.TrimSpace(f), "`-")] = true
+		}
+	}
+	want := map[string]bool{}
+	for _, name := range extra {
+		want[name] = true
+	}
+	fs.VisitAll(func(f *flag.Flag) { want[f.Name] = true })
+	for name := range want {
+		if !listed[name] {
+			t.Errorf("README.md's %q flags table lacks --%s", section, name)
+		}
+	}
+	for name := range listed {
+		if !want[name] {
+			t.Errorf("README.md's %q flags table lists --%s, which the command does not have", section, name)
+		}
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
 	"github.com/railyard/railyard/internal/emulators"
+	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/pipelines/collect/collector"
 )
 
@@ -116,37 +117,7 @@ func TestSIGTERM(t *testing.T) {
 // TestReadmeListsEveryFlag keeps the README's flags table of the
 // collection edge true to the command's flags.
 func TestReadmeListsEveryFlag(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(b), "## Running the collection edge\n")
-	if !ok {
-		t.Fatal(`README.md has no "## Running the collection edge" section`)
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
-	listed := map[string]bool{}
-	for _, line := range strings.Split(section, "\n") {
-		if !strings.HasPrefix(line, "| `--") {
-			continue
-		}
-		cell, _, _ := strings.Cut(strings.TrimPrefix(line, "| "), " |")
-		for _, f := range strings.Split(cell, ",") {
-			listed[strings.Trim(strings.TrimSpace(f), "`-")] = true
-		}
-	}
 	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
 	collector.RegisterFlags(fs)
-	want := map[string]bool{"port": true, "debug": true} // main's own
-	fs.VisitAll(func(f *flag.Flag) { want[f.Name] = true })
-	for name := range want {
-		if !listed[name] {
-			t.Errorf("README.md's flags table lacks --%s", name)
-		}
-	}
-	for name := range listed {
-		if !want[name] {
-			t.Errorf("README.md's flags table lists --%s, which the command does not have", name)
-		}
-	}
+	testenv.CheckReadmeFlags(t, "Running the collection edge", fs, "port", "debug")
 }
