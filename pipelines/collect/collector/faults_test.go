@@ -189,7 +189,10 @@ func TestPubSubDown(t *testing.T) {
 
 // TestFlowControlFull sends more records at once than the publisher may
 // hold: those beyond are answered failed with 429 and Retry-After, and
-// exactly the accepted ones are published.
+// exactly the accepted ones are published. The cap is on what is
+// outstanding, not on the request: publishes that complete while the
+// request is still being read make room, so more than the cap may be
+// accepted in all (142 of 150 once on a busy machine).
 func TestFlowControlFull(t *testing.T) {
 	f := startEdge(t, func(c *Config) { c.MaxOutstandingMessages = 100 })
 	var body strings.Builder
@@ -209,8 +212,8 @@ func TestFlowControlFull(t *testing.T) {
 			t.Errorf("record %+v, want accepted or failed flow_control", r)
 		}
 	}
-	if len(accepted) == 0 || len(accepted) > 100 || a.resp.Failed != 150-len(accepted) {
-		t.Errorf("accepted %d failed %d, want 1-100 accepted and the rest failed", len(accepted), a.resp.Failed)
+	if len(accepted) == 0 || a.resp.Failed == 0 || a.resp.Failed != 150-len(accepted) {
+		t.Errorf("accepted %d failed %d, want some accepted, some failed, and 150 in all", len(accepted), a.resp.Failed)
 	}
 	if got := datas(f.published()); !slices.Equal(got, accepted) {
 		t.Fatalf("published %d messages, want exactly the %d accepted", len(got), len(accepted))
