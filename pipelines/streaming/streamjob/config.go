@@ -115,6 +115,7 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		Destination:     config.Destination{Dataset: "railyard"},
+		Runner:          config.RunnerName(""),
 		ReadShards:      DefaultReadShards,
 		EarlyFiring:     DefaultEarlyFiring,
 		AllowedLateness: DefaultAllowedLateness,
