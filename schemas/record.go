@@ -82,6 +82,14 @@ func ParseLakeLine(line []byte, sourceURI string, fileTime int64) (Record, error
 		r.SourceURI = sourceURI
 		return r, nil
 	}
+	return decodeEnvelope(rec, line)
+}
+
+// decodeEnvelope reads a line that holds the envelope marker with
+// encoding/json: an envelope in any form JSON allows, or a bare event with
+// an "envelope" member of its own (rec, unchanged). rec is the line as a
+// bare event; an envelope's Record keeps rec's SourceURI.
+func decodeEnvelope(rec Record, line []byte) (Record, error) {
 	var probe struct {
 		Envelope string `json:"envelope"`
 	}
@@ -106,7 +114,7 @@ func ParseLakeLine(line []byte, sourceURI string, fileTime int64) (Record, error
 		MessageID:   env.MessageID,
 		PublishTime: pt,
 		IngestTime:  pt,
-		SourceURI:   sourceURI,
+		SourceURI:   rec.SourceURI,
 	}, nil
 }
 

@@ -418,40 +418,13 @@ func refTruncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// referenceParseLakeLine turns one line of a lake file into a Record. A line is
-// either an archive envelope (its message is restored as it was received)
-// or a bare event (the line itself is the data). A line that is marked as
-// an envelope but is not a valid one returns a *ContractError with reason
-// bad_envelope, and a Record holding the line as its data.
+// referenceParseLakeLine is ParseLakeLine as it was before the one-pass
+// reader of written envelopes: every line with the envelope marker goes
+// through the encoding/json path, decodeEnvelope.
 func referenceParseLakeLine(line []byte, sourceURI string, fileTime int64) (Record, error) {
 	rec := Record{Data: line, SourceURI: sourceURI, IngestTime: fileTime}
 	if !bytes.Contains(line, envelopeMarker) {
 		return rec, nil
 	}
-	var probe struct {
-		Envelope string `json:"envelope"`
-	}
-	if json.Unmarshal(line, &probe) != nil || !strings.HasPrefix(probe.Envelope, envelopePrefix) {
-		// Not an envelope: a bare event, perhaps with an "envelope" member of its own.
-		return rec, nil
-	}
-	if probe.Envelope != EnvelopeVersion {
-		return rec, reject(ReasonBadEnvelope, "unknown envelope version %q", refTruncate(probe.Envelope, 40))
-	}
-	var env Envelope
-	if err := json.Unmarshal(line, &env); err != nil {
-		return rec, reject(ReasonBadEnvelope, "%v", err)
-	}
-	if env.MessageID == "" || env.PublishTime.IsZero() {
-		return rec, reject(ReasonBadEnvelope, "envelope lacks message_id or publish_time")
-	}
-	pt := env.PublishTime.UnixMicro()
-	return Record{
-		Data:        env.Data,
-		Attributes:  env.Attributes,
-		MessageID:   env.MessageID,
-		PublishTime: pt,
-		IngestTime:  pt,
-		SourceURI:   sourceURI,
-	}, nil
+	return decodeEnvelope(rec, line)
 }
