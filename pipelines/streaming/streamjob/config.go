@@ -140,6 +140,7 @@ var subscriptionPattern = regexp.MustCompile(`^projects/[^/]+/subscriptions/[^/]
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	set := c.settings()
 	if err := c.Destination.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -148,7 +149,7 @@ func (c Config) Validate() error {
 	}
 	if !subscriptionPattern.MatchString(c.Subscription) {
 		add("--subscription=%q must be a full name: projects/PROJECT/subscriptions/NAME", c.Subscription)
-	} else if err := c.settings().read.Validate(); err != nil {
+	} else if err := set.read.Validate(); err != nil {
 		add("--subscription=%q: %v", c.Subscription, err)
 	}
 	if err := config.ValidateLake(c.Lake); err != nil {
@@ -197,7 +198,7 @@ func (c Config) Validate() error {
 	if c.MaxOutstandingBytes < minOutstandingBytes || c.MaxOutstandingBytes > maxOutstandingBytes {
 		add("--max_outstanding_bytes=%d must be between %d (16 MiB) and %d (64 GiB): the most bytes of messages a worker holds read and not yet acknowledged", c.MaxOutstandingBytes, minOutstandingBytes, maxOutstandingBytes)
 	}
-	if err := c.timerRaceSafe(config.ProfileOf(c.Runner)); err != nil {
+	if err := c.timerRaceSafe(set.profile); err != nil {
 		errs = append(errs, err)
 	}
 	if c.RunID == "" {

@@ -18,6 +18,7 @@ import (
 // the close margin and the sink. No transform asks which runner or which
 // BigQuery server it is on.
 type settings struct {
+	profile config.Profile
 	// nativeRead reads with Dataflow's own Pub/Sub source, which
 	// acknowledges by itself; otherwise pubsubio.Read, and the pipeline
 	// acknowledges each message once it is archived and written.
@@ -48,16 +49,18 @@ func (c Config) settings() settings {
 		MaxOutstandingMessages: c.MaxOutstandingMessages,
 		MaxOutstandingBytes:    c.MaxOutstandingBytes,
 	}
-	sessionsTrigger := c.metricsTrigger()
+	metricsTrigger := c.metricsTrigger()
+	sessionsTrigger := metricsTrigger
 	if !p.SessionEarlyFirings {
 		// A session then appears when it closes.
 		sessionsTrigger = trigger.AfterEndOfWindow().LateFiring(trigger.Always())
 	}
 	return settings{
+		profile:         p,
 		nativeRead:      p.NativePubSub,
 		read:            read,
 		closeMargin:     c.closeMargin(p),
-		metricsTrigger:  c.metricsTrigger(),
+		metricsTrigger:  metricsTrigger,
 		sessionsTrigger: sessionsTrigger,
 		sink:            sink,
 	}

@@ -122,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 	}
 	slog.Info("streaming job starting", "run_id", cfg.RunID, "subscription", cfg.Subscription,
 		"project", cfg.Project, "dataset", cfg.Dataset, "lake", cfg.Lake, "recovery_floor_micros", floor)
-	keepKeysInOneBundle(config.ProfileOf(cfg.Runner))
+	keepKeysInOneBundle(cfg.settings().profile)
 	res, err := beamx.RunWithMetrics(ctx, p)
 	// The job has ended (drained, failed or cancelled). What it read in
 	// this process and did not acknowledge goes back to the subscription
