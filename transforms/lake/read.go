@@ -15,7 +15,9 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -157,39 +159,175 @@ func (fn *readLinesFn) ProcessElement(ctx context.Context, f fileio.ReadableFile
 		in = zr
 	}
 
+	// Lines are cut and parsed off this goroutine, in batches, so a file
+	// keeps more than one core busy even where the runner gives the whole
+	// stage one bundle (Prism does); records are emitted here, in file
+	// order.
+	lines := startParsing(in, uri, fileTime)
+	defer lines.stop()
+	for b := range lines.batches {
+		<-b.done
+		fn.lines.Inc(ctx, int64(len(b.out)))
+		for i := range b.out {
+			if d := b.out[i].dead; d != nil {
+				emitDead(*d)
+			} else {
+				emit(b.out[i].rec)
+			}
+		}
+		if b.err == nil || errors.Is(b.err, io.EOF) {
+			continue
+		}
+		// A failed read, not broken content: the runner retries the
+		// bundle.
+		if raw.err != nil {
+			return fmt.Errorf("lake: read %s: %w", uri, raw.err)
+		}
+		if !gzipped {
+			return fmt.Errorf("lake: read %s: %w", uri, b.err)
+		}
+		// What was read stands; the rest of the file is one dead letter.
+		return broken(b.next, schemas.ReasonCorruptGzip, fmt.Errorf("gzip stream broken: %w", b.err))
+	}
+	return nil
+}
+
+// Batches of lines: at most batchLines lines, and no more than batchBytes
+// once a line ends past it. A batch's lines share one buffer, which the
+// records parsed from them may point into.
+const (
+	batchLines = 2048
+	batchBytes = 512 << 10
+)
+
+// parsing cuts one file's lines into batches on one goroutine and parses
+// the batches on others; batches come out in file order.
+type parsing struct {
+	// batches yields every batch in file order; the last one has a
+	// non-nil err (io.EOF at the end of the file). Wait for a batch's
+	// done before reading its out.
+	batches chan *lineBatch
+
+	uri      string
+	fileTime int64
+	work     chan *lineBatch
+	stopped  chan struct{}
+	running  sync.WaitGroup
+}
+
+// lineBatch is a run of consecutive lines of a file.
+type lineBatch struct {
+	first int      // the line number of the first line
+	buf   []byte   // the lines' bytes, each cut to schemas.MaxDeadLetterPayload
+	ends  []int    // where each line ends in buf
+	sizes []int    // each line's full length
+	err   error    // why cutting stopped after this batch, if it did
+	next  int      // the line number err falls in
+	out   []parsed // one per line, once done is closed
+	done  chan struct{}
+}
+
+// parsed is what one line became: a record, or a dead letter.
+type parsed struct {
+	rec  schemas.Record
+	dead *schemas.DeadLetter
+}
+
+// startParsing starts cutting in into lines and parsing them, with as many
+// parsers as Go has processors. Call stop when done with batches.
+func startParsing(in io.Reader, uri string, fileTime int64) *parsing {
+	parsers := runtime.GOMAXPROCS(0)
+	p := &parsing{
+		batches:  make(chan *lineBatch, 2*parsers),
+		uri:      uri,
+		fileTime: fileTime,
+		work:     make(chan *lineBatch, 2*parsers),
+		stopped:  make(chan struct{}),
+	}
+	p.running.Add(1 + parsers)
+	go p.cut(in)
+	for range parsers {
+		go p.parse()
+	}
+	return p
+}
+
+// stop ends the cutting and parsing early, if they have not ended, and
+// waits for their goroutines.
+func (p *parsing) stop() {
+	close(p.stopped)
+	p.running.Wait()
+}
+
+// cut reads lines into batches until the end of the input or an error.
+func (p *parsing) cut(in io.Reader) {
+	defer p.running.Done()
+	defer close(p.work)
+	defer close(p.batches)
 	r := bufio.NewReaderSize(in, 256<<10)
-	for n := 1; ; n++ {
-		line, size, err := readLine(r, schemas.MaxDeadLetterPayload)
-		if err != nil && !errors.Is(err, io.EOF) {
-			// A failed read, not broken content: the runner retries the
-			// bundle.
-			if raw.err != nil {
-				return fmt.Errorf("lake: read %s: %w", uri, raw.err)
+	n := 1
+	for {
+		b := &lineBatch{first: n, done: make(chan struct{})}
+		for len(b.ends) < batchLines && len(b.buf) < batchBytes {
+			start := len(b.buf)
+			var size int
+			var err error
+			b.buf, size, err = appendLine(r, b.buf, schemas.MaxDeadLetterPayload)
+			if (err != nil && !errors.Is(err, io.EOF)) || (size == 0 && errors.Is(err, io.EOF)) {
+				// A failed read, or the end of the input after a newline:
+				// no line.
+				b.buf, b.err = b.buf[:start], err
+				break
 			}
-			if !gzipped {
-				return fmt.Errorf("lake: read %s: %w", uri, err)
+			b.ends, b.sizes = append(b.ends, len(b.buf)), append(b.sizes, size)
+			n++
+			if err != nil {
+				b.err = err // io.EOF after a last line without a newline
+				break
 			}
-			// What was read stands; the rest of the file is one dead letter.
-			return broken(n, schemas.ReasonCorruptGzip, fmt.Errorf("gzip stream broken: %w", err))
 		}
-		if size == 0 && errors.Is(err, io.EOF) {
-			return nil
+		b.next = n
+		select {
+		case p.batches <- b:
+		case <-p.stopped:
+			return
 		}
-		fn.lines.Inc(ctx, 1)
-		src := SourceURI(uri, n)
-		if size > len(line) {
-			// Longer than a dead letter can keep: too large to be an event.
-			rec := schemas.Record{Data: line, SourceURI: src, IngestTime: fileTime}
-			emitDead(schemas.NewDeadLetter(rec, schemas.LayerBatch, schemas.StageRead,
-				&schemas.ContractError{Reason: schemas.ReasonTooLarge, Msg: fmt.Sprintf("record is %d bytes, the limit is %d (payload cut to its first %d bytes)", size, schemas.MaxRecordBytes, len(line))}, now()))
-		} else if rec, perr := schemas.ParseLakeLine(line, src, fileTime); perr != nil {
-			emitDead(schemas.NewDeadLetter(rec, schemas.LayerBatch, schemas.StageRead, perr, now()))
-		} else {
-			emit(rec)
+		select {
+		case p.work <- b:
+		case <-p.stopped:
+			return
 		}
-		if errors.Is(err, io.EOF) {
-			return nil
+		if b.err != nil {
+			return
 		}
+	}
+}
+
+// parse parses batches until there are no more.
+func (p *parsing) parse() {
+	defer p.running.Done()
+	for b := range p.work {
+		b.out = make([]parsed, len(b.ends))
+		start := 0
+		for i, end := range b.ends {
+			line := b.buf[start:end:end]
+			start = end
+			src := SourceURI(p.uri, b.first+i)
+			if b.sizes[i] > len(line) {
+				// Longer than a dead letter can keep: too large to be an
+				// event.
+				rec := schemas.Record{Data: line, SourceURI: src, IngestTime: p.fileTime}
+				d := schemas.NewDeadLetter(rec, schemas.LayerBatch, schemas.StageRead,
+					&schemas.ContractError{Reason: schemas.ReasonTooLarge, Msg: fmt.Sprintf("record is %d bytes, the limit is %d (payload cut to its first %d bytes)", b.sizes[i], schemas.MaxRecordBytes, len(line))}, now())
+				b.out[i].dead = &d
+			} else if rec, err := schemas.ParseLakeLine(line, src, p.fileTime); err != nil {
+				d := schemas.NewDeadLetter(rec, schemas.LayerBatch, schemas.StageRead, err, now())
+				b.out[i].dead = &d
+			} else {
+				b.out[i].rec = rec
+			}
+		}
+		close(b.done)
 	}
 }
 
@@ -230,27 +368,28 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readLine reads one line without its "\n", keeping at most limit bytes of
-// it; size is the line's full length. At the end of the input it returns
-// what is left with io.EOF.
-func readLine(r *bufio.Reader, limit int) (line []byte, size int, err error) {
+// appendLine reads one line and appends it to dst without its "\n",
+// keeping at most limit bytes of it; size is the line's full length. At
+// the end of the input it appends what is left and returns io.EOF.
+func appendLine(r *bufio.Reader, dst []byte, limit int) (_ []byte, size int, err error) {
+	start := len(dst)
 	for {
 		chunk, err := r.ReadSlice('\n')
 		size += len(chunk)
-		if keep := limit - len(line); keep > 0 {
-			line = append(line, chunk[:min(keep, len(chunk))]...)
+		if keep := limit - (len(dst) - start); keep > 0 {
+			dst = append(dst, chunk[:min(keep, len(chunk))]...)
 		}
 		switch {
 		case err == nil:
 			size-- // the newline
-			if len(line) > size {
-				line = line[:size]
+			if len(dst)-start > size {
+				dst = dst[:start+size]
 			}
-			return line, size, nil
+			return dst, size, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		default:
-			return line, size, err
+			return dst, size, err
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -381,4 +382,87 @@ func TestReadFailsTheBundleOnBytesDamagedInTransit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "lake: read gs://lake/raw/dt=2026-11-01/hr=10/damaged.jsonl.gz: storage: bad CRC on read") {
 		t.Fatalf("Run = %v, want the bundle to fail on the damaged read, naming the file, for the runner to retry", err)
 	}
+}
+
+// failAfter reads r, then fails with err.
+type failAfter struct {
+	r   io.Reader
+	err error
+}
+
+func (f *failAfter) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, f.err
+	}
+	return n, err
+}
+
+func TestParsingGivesEveryLineInFileOrder(t *testing.T) {
+	// Lines of every length up to past a batch's bytes, so batches end by
+	// count and by size, and a line too long for a dead letter.
+	var lines [][]byte
+	for i := range 3*batchLines + 7 {
+		line := fmt.Appendf(nil, `{"event_id":"e%d","pad":"%s"}`, i, strings.Repeat("p", (i*7919)%700))
+		if i == batchLines+3 {
+			line = bytes.Repeat([]byte("x"), batchBytes+schemas.MaxDeadLetterPayload)
+		}
+		lines = append(lines, line)
+	}
+	file := bytes.Join(lines, []byte("\n")) // the last line without a newline
+
+	for _, tc := range []struct {
+		name     string
+		in       io.Reader
+		wantErr  error
+		wantRead int
+	}{
+		{"a whole file gives every line and io.EOF", bytes.NewReader(file), io.EOF, len(lines)},
+		{"a read that fails gives the lines before the one it falls in", &failAfter{bytes.NewReader(file[:len(file)-len(lines[len(lines)-1])-10]), io.ErrUnexpectedEOF}, io.ErrUnexpectedEOF, len(lines) - 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startParsing(tc.in, "f", 1)
+			defer p.stop()
+			n, batches := 0, 0
+			var last *lineBatch
+			for b := range p.batches {
+				<-b.done
+				batches++
+				if b.first != n+1 {
+					t.Fatalf("batch %d starts at line %d, want %d", batches, b.first, n+1)
+				}
+				for i, out := range b.out {
+					n++
+					want := SourceURI("f", n)
+					switch {
+					case out.dead != nil && n-1 == batchLines+3:
+						if out.dead.Reason != schemas.ReasonTooLarge || *out.dead.SourceURI != want {
+							t.Errorf("line %d: dead letter %s at %s, want too_large at %s", n, out.dead.Reason, *out.dead.SourceURI, want)
+						}
+					case out.dead != nil:
+						t.Errorf("line %d: dead letter %s: %s", n, out.dead.Reason, out.dead.Error)
+					case out.rec.SourceURI != want || !bytes.Equal(out.rec.Data, lines[n-1]):
+						t.Errorf("batch %d line %d: %s %.40q, want %s %.40q", batches, i, out.rec.SourceURI, out.rec.Data, want, lines[n-1])
+					}
+				}
+				last = b
+			}
+			if n != tc.wantRead {
+				t.Errorf("read %d lines, want %d", n, tc.wantRead)
+			}
+			if batches < 4 {
+				t.Errorf("%d batches; the test wants lines over several", batches)
+			}
+			if last == nil || !errors.Is(last.err, tc.wantErr) || last.next != tc.wantRead+1 {
+				t.Errorf("last batch ends with %v at line %d, want %v at line %d", last.err, last.next, tc.wantErr, tc.wantRead+1)
+			}
+		})
+	}
+}
+
+func TestParsingStopsEarly(t *testing.T) {
+	p := startParsing(bytes.NewReader(manyLines(20*batchLines)), "f", 1)
+	b := <-p.batches
+	<-b.done
+	p.stop() // must not hang with batches left unread
 }
