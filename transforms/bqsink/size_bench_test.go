@@ -83,7 +83,10 @@ func BenchmarkSizeRows(b *testing.B) {
 		sessions = append(sessions, schemas.SessionSpeed{Session: x, Pane: schemas.Pane{PaneIndex: 3, PaneTiming: "EARLY", ProcessedAt: x.SessionEnd}})
 	}
 	for b.Loop() {
-		sp, bt := sizeOf(b, speed), sizeOf(b, batch)
+		start := time.Now()
+		sp := sizeOf(b, speed)
+		b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(len(speed)), "events-speed-encode-ns/row")
+		bt := sizeOf(b, batch)
 		mt, ss := sizeOf(b, metrics), sizeOf(b, sessions)
 		b.ReportMetric(float64(sp)/float64(len(speed)), "events-speed-bytes/row")
 		b.ReportMetric(float64(sp)/float64(records), "events-speed-bytes/record")
