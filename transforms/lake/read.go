@@ -38,6 +38,40 @@ type ReadConfig struct {
 	// AllowEmpty lets a glob match no file (a lake day with no data);
 	// otherwise a glob that matches nothing fails the job at its start.
 	AllowEmpty bool
+	// BlockBytes is the size of the byte ranges a plain file larger than
+	// it is read in, in parallel (default DefaultBlockBytes). Plain files
+	// up to it, and .gz files, are read whole, each by one worker.
+	BlockBytes int64
+}
+
+// DefaultBlockBytes is ReadConfig.BlockBytes when it is zero, the size
+// Beam's textio splits files at.
+const DefaultBlockBytes = 64 << 20
+
+// Validate reports every problem of the configuration, joined, each
+// prefixed "lake:". Read calls it while the pipeline is built.
+func (c ReadConfig) Validate() error {
+	var errs []error
+	if len(c.Globs) == 0 {
+		errs = append(errs, errors.New("lake: Globs is empty: no files to read"))
+	}
+	for i, g := range c.Globs {
+		if strings.TrimSpace(g) == "" {
+			errs = append(errs, fmt.Errorf("lake: Globs[%d] is empty", i))
+		}
+	}
+	if c.BlockBytes < 0 {
+		errs = append(errs, fmt.Errorf("lake: BlockBytes is %d; want a positive size (0 for the default, %d)", c.BlockBytes, DefaultBlockBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns the configuration with its zero fields set.
+func (c ReadConfig) withDefaults() ReadConfig {
+	if c.BlockBytes == 0 {
+		c.BlockBytes = DefaultBlockBytes
+	}
+	return c
 }
 
 // Read reads every line of every file the globs match; a file whose name
@@ -47,7 +81,8 @@ type ReadConfig struct {
 // restored to the message they hold, bare events as they are), each with
 // its source_uri "<file>#L<line>"; PCollection<schemas.DeadLetter> for
 // lines and files that cannot be read; and PCollection<string>, the URIs
-// of the files read.
+// of the files read, each once per glob that matches it. It panics if cfg
+// is invalid (see ReadConfig.Validate).
 //
 // # Broken files
 //
@@ -67,21 +102,55 @@ type ReadConfig struct {
 // connection, bytes damaged on the way, which Cloud Storage's CRC32C
 // check catches) is not a broken file: it fails the bundle, and the runner
 // retries it.
+//
+// # Large plain files
+//
+// A plain file larger than cfg.BlockBytes (64 MiB by default) is read in
+// blocks of that many bytes, spread over workers, so one large backfill
+// file is not read by one worker from start to end; a .gz file is read
+// whole, as a gzip stream cannot be split. Line numbers stay exact: a
+// first pass counts each block's newlines, a second reads each block
+// knowing how many newlines come before it. A block emits the lines that
+// start in it, reading past its end to finish its last one, so each line
+// is emitted once, by the block it starts in (a line longer than a dead
+// letter's payload is one too_large dead letter however many blocks it
+// spans). The blocks are planned on one version of the file: a Cloud
+// Storage object's generation, a local file's size and modification time.
+// A file rewritten or deleted before all its blocks are read fails the
+// bundle with an error naming it (a retry fails the same way): run again
+// to read it as it is.
+//
+// Cloud Storage checks a whole object's CRC32C as it is read; it cannot
+// check a range of one, so the blocks of a large plain file are read
+// without that end-to-end check (TLS still protects them on the way).
+// Files read whole, every .gz file among them, keep it.
 func Read(s beam.Scope, cfg ReadConfig) (records, deadLetters, files beam.PCollection) {
 	s = s.Scope("lake.Read")
-	if len(cfg.Globs) == 0 {
-		panic("lake.Read: no globs to read")
+	if err := cfg.Validate(); err != nil {
+		panic(err)
 	}
+	cfg = cfg.withDefaults()
 	opt := fileio.MatchEmptyDisallow()
 	if cfg.AllowEmpty {
 		opt = fileio.MatchEmptyAllow()
 	}
 	matches := fileio.MatchAll(s, beam.CreateList(s, cfg.Globs), opt)
 	matches = beam.Reshuffle(s, matches) // spread files over workers
+	whole, blocks := beam.ParDo2(s.Scope("PlanBlocks"), &planBlocksFn{BlockBytes: cfg.BlockBytes}, matches)
 	// Uncompressed: readLinesFn gunzips .gz files itself, to tell a broken
 	// file from a failed read.
-	readable := fileio.ReadMatches(s, matches, fileio.ReadUncompressed(), fileio.ReadDirectorySkip())
-	return beam.ParDo3(s, &readLinesFn{}, readable)
+	readable := fileio.ReadMatches(s, whole, fileio.ReadUncompressed(), fileio.ReadDirectorySkip())
+	records, deadLetters, files = beam.ParDo3(s, &readLinesFn{}, readable)
+
+	// Large plain files: count each block's newlines, give each block the
+	// count before it, read each block's lines.
+	bs := s.Scope("Blocks")
+	blocks = beam.Reshuffle(bs, blocks)
+	counted := beam.ParDo(bs.Scope("CountNewlines"), &countNewlinesFn{}, blocks)
+	numbered := beam.ParDo(bs.Scope("NumberBlocks"), &numberBlocksFn{}, beam.GroupByKey(bs, counted))
+	numbered = beam.Reshuffle(bs, numbered)
+	blockRecords, blockDead, blockFiles := beam.ParDo3(bs.Scope("ReadBlocks"), &readBlockFn{}, numbered)
+	return beam.Flatten(s, records, blockRecords), beam.Flatten(s, deadLetters, blockDead), beam.Flatten(s, files, blockFiles)
 }
 
 // lineSuffix separates a file URI from its line number in source_uri.
@@ -163,7 +232,7 @@ func (fn *readLinesFn) ProcessElement(ctx context.Context, f fileio.ReadableFile
 	// keeps more than one core busy even where the runner gives the whole
 	// stage one bundle (Prism does); records are emitted here, in file
 	// order.
-	lines := startParsing(in, uri, fileTime)
+	lines := startParsing(in, uri, fileTime, 1, -1)
 	defer lines.stop()
 	for b := range lines.batches {
 		<-b.done
@@ -234,8 +303,11 @@ type parsed struct {
 }
 
 // startParsing starts cutting in into lines and parsing them, with as many
-// parsers as Go has processors. Call stop when done with batches.
-func startParsing(in io.Reader, uri string, fileTime int64) *parsing {
+// parsers as Go has processors. The first line is line first of uri; with
+// a limit of 0 or more, the lines are those that start in in's first
+// limit bytes (the last one read to its end past them). Call stop when
+// done with batches.
+func startParsing(in io.Reader, uri string, fileTime int64, first int, limit int64) *parsing {
 	parsers := runtime.GOMAXPROCS(0)
 	p := &parsing{
 		batches:  make(chan *lineBatch, 2*parsers),
@@ -245,7 +317,7 @@ func startParsing(in io.Reader, uri string, fileTime int64) *parsing {
 		stopped:  make(chan struct{}),
 	}
 	p.running.Add(1 + parsers)
-	go p.cut(in)
+	go p.cut(in, first, limit)
 	for range parsers {
 		go p.parse()
 	}
@@ -259,16 +331,22 @@ func (p *parsing) stop() {
 	p.running.Wait()
 }
 
-// cut reads lines into batches until the end of the input or an error.
-func (p *parsing) cut(in io.Reader) {
+// cut reads lines into batches, from line number n on, until the end of
+// the input, an error, or a line that starts at limit or after (limit <
+// 0: no limit).
+func (p *parsing) cut(in io.Reader, n int, limit int64) {
 	defer p.running.Done()
 	defer close(p.work)
 	defer close(p.batches)
 	r := bufio.NewReaderSize(in, 256<<10)
-	n := 1
+	var at int64 // where the next line starts in the input
 	for {
 		b := &lineBatch{first: n, done: make(chan struct{})}
 		for len(b.ends) < batchLines && len(b.buf) < batchBytes {
+			if limit >= 0 && at >= limit {
+				b.err = io.EOF // the next line is not ours
+				break
+			}
 			start := len(b.buf)
 			var size int
 			var err error
@@ -281,6 +359,7 @@ func (p *parsing) cut(in io.Reader) {
 			}
 			b.ends, b.sizes = append(b.ends, len(b.buf)), append(b.sizes, size)
 			n++
+			at += int64(size) + 1 // and its newline, if any
 			if err != nil {
 				b.err = err // io.EOF after a last line without a newline
 				break

@@ -421,7 +421,7 @@ func TestParsingGivesEveryLineInFileOrder(t *testing.T) {
 		{"a read that fails gives the lines before the one it falls in", &failAfter{bytes.NewReader(file[:len(file)-len(lines[len(lines)-1])-10]), io.ErrUnexpectedEOF}, io.ErrUnexpectedEOF, len(lines) - 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := startParsing(tc.in, "f", 1)
+			p := startParsing(tc.in, "f", 1, 1, -1)
 			defer p.stop()
 			n, batches := 0, 0
 			var last *lineBatch
@@ -461,7 +461,7 @@ func TestParsingGivesEveryLineInFileOrder(t *testing.T) {
 }
 
 func TestParsingStopsEarly(t *testing.T) {
-	p := startParsing(bytes.NewReader(manyLines(20*batchLines)), "f", 1)
+	p := startParsing(bytes.NewReader(manyLines(20*batchLines)), "f", 1, 1, -1)
 	b := <-p.batches
 	<-b.done
 	p.stop() // must not hang with batches left unread
