@@ -262,6 +262,26 @@ func readWhole(ctx context.Context, m fileio.FileMetadata) (blockRun, error) {
 	return run, err
 }
 
+// diffLists says what got (sorted) lacks and has too many of against want
+// (sorted), the first three of each.
+func diffLists(got, want []string) string {
+	var missing, extra []string
+	for i, j := 0, 0; i < len(got) || j < len(want); {
+		switch {
+		case j == len(want) || (i < len(got) && got[i] < want[j]):
+			extra, i = append(extra, got[i]), i+1
+		case i == len(got) || want[j] < got[i]:
+			missing, j = append(missing, want[j]), j+1
+		default:
+			i, j = i+1, j+1
+		}
+	}
+	if len(missing)+len(extra) == 0 {
+		return "as wanted"
+	}
+	return fmt.Sprintf("%d missing %q, %d extra %q", len(missing), missing[:min(3, len(missing))], len(extra), extra[:min(3, len(extra))])
+}
+
 func localFile(t *testing.T, name string, data []byte) fileio.FileMetadata {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
@@ -321,8 +341,8 @@ func TestEveryBlockSizeGivesEveryLineOnceWithItsNumber(t *testing.T) {
 					t.Fatalf("blocks of %d: %d blocks", size, got.blocks)
 				}
 				if !slices.Equal(got.records, whole.records) || !slices.Equal(got.dead, whole.dead) || !slices.Equal(got.files, whole.files) {
-					t.Fatalf("blocks of %d:\nrecords %q\ndead %q\nfiles %q\nwant\nrecords %q\ndead %q\nfiles %q",
-						size, got.records, got.dead, got.files, whole.records, whole.dead, whole.files)
+					t.Fatalf("blocks of %d: records %s; dead letters %s; files %s",
+						size, diffLists(got.records, whole.records), diffLists(got.dead, whole.dead), diffLists(got.files, whole.files))
 				}
 			}
 		})
