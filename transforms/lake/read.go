@@ -3,7 +3,9 @@
 // <lake>/raw/dt=YYYY-MM-DD/hr=HH/<file>.jsonl.gz by the event time's UTC
 // date and hour. Read reads it on Cloud Storage (gs://) or local disk, for
 // the batch job; Archive writes the streaming job's raw messages to it on
-// Cloud Storage, as Read gives them back.
+// Cloud Storage, as Read gives them back. Read reads a large plain file in
+// byte ranges, in parallel, which Cloud Storage cannot check against the
+// object's CRC32C as it checks a whole object (see Read).
 package lake
 
 import (
