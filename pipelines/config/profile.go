@@ -53,6 +53,14 @@ type Profile struct {
 	// running total in state loses an update. The streaming job turns
 	// splitting off there.
 	SplitRunsKeyTwice bool
+	// StateScanPerWindow: the runner gathers a bundle's state by looking
+	// up every key of the bundle in every window the step holds state
+	// in (Prism v2.77.0, ElementManager.StateForBundle), so a triggered
+	// grouping over session windows — one window per user's session —
+	// costs open sessions × keys per bundle, and the cost grows with the
+	// square of the users active within a gap. The streaming job then
+	// splits its sessions over independent groupings by user.
+	StateScanPerWindow bool
 	// Sink is the limits and answers of the BigQuery server the jobs
 	// write to (the emulator's when BIGQUERY_STORAGE_EMULATOR_HOST is set).
 	Sink bqsink.Server
@@ -70,6 +78,7 @@ func ProfileOf(runner string) Profile {
 		EarlyTimerRace:      prism,
 		SessionEarlyFirings: !prism,
 		SplitRunsKeyTwice:   prism,
+		StateScanPerWindow:  prism,
 		Sink:                bqsink.ServerFromEnv(),
 	}
 }

@@ -11,8 +11,8 @@ func TestProfileOf(t *testing.T) {
 		runner string
 		want   Profile
 	}{
-		{"", Profile{Runner: "prism", EarlyTimerRace: true, SplitRunsKeyTwice: true, Sink: bqsink.BigQueryServer}},
-		{"Prism", Profile{Runner: "prism", EarlyTimerRace: true, SplitRunsKeyTwice: true, Sink: bqsink.BigQueryServer}},
+		{"", Profile{Runner: "prism", EarlyTimerRace: true, SplitRunsKeyTwice: true, StateScanPerWindow: true, Sink: bqsink.BigQueryServer}},
+		{"Prism", Profile{Runner: "prism", EarlyTimerRace: true, SplitRunsKeyTwice: true, StateScanPerWindow: true, Sink: bqsink.BigQueryServer}},
 		{"dataflow", Profile{Runner: "dataflow", NativePubSub: true, SessionEarlyFirings: true, Sink: bqsink.BigQueryServer}},
 		{" DataflowRunner ", Profile{Runner: "dataflow", NativePubSub: true, SessionEarlyFirings: true, Sink: bqsink.BigQueryServer}},
 		{"flink", Profile{Runner: "flink", SessionEarlyFirings: true, Sink: bqsink.BigQueryServer}},

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +72,15 @@ type Config struct {
 	AllowedLateness time.Duration
 	// Panes says what a later pane of a session holds.
 	Panes PaneMode
+	// Groupings is how many independent groupings the sessions are split
+	// over, by a hash of the user and day; 0 or 1 is one. The sessions
+	// are the same either way. It is for runners whose cost of a bundle
+	// of a grouping grows with every window it holds (see
+	// config.Profile.StateScanPerWindow): n groupings each hold 1/n of
+	// the open sessions, so a round of bundles costs 1/n as much. It is
+	// ignored when panes fire once (the batch job, which does not group
+	// by window).
+	Groupings int
 	// ProcessedAt, when set, is every pane's processed_at, instead of the
 	// wall clock at the time the pane is computed: for tests and golden
 	// files.
@@ -84,6 +94,9 @@ func (c Config) Validate() error {
 	}
 	if c.Gap%time.Second != 0 {
 		return fmt.Errorf("Gap is %v, it must be a whole number of seconds", c.Gap)
+	}
+	if c.Groupings < 0 || c.Groupings > maxGroupings {
+		return fmt.Errorf("Groupings is %d, want 0 to %d", c.Groupings, maxGroupings)
 	}
 	if err := c.settings().Validate(); err != nil {
 		return err
@@ -121,6 +134,7 @@ func init() {
 	register.DoFn4x1[context.Context, typex.PaneInfo, string, func(*sessionInput) bool, schemas.SessionSpeed](&paneSessionFn{})
 	register.Iter1[sessionInput]()
 	register.Function1x1(withoutPane)
+	register.DoFn3x0[string, sessionInput, func(string, sessionInput)](&groupingFn{})
 }
 
 // PerUser takes a PCollection<schemas.Event>, deduplicated and stamped with
@@ -142,8 +156,36 @@ func PerUser(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollection
 	keyed := beam.ParDo(s, &keyByUserFn{}, windowed)
 	// The Go SDK v2.77.0 combine drops the pane (exec/combine.go builds its
 	// output without it), so group, and apply sessionFn per pane.
-	grouped := beam.GroupByKey(s, keyed)
-	return beam.ParDo(s, &paneSessionFn{GapSeconds: gapSeconds, ProcessedAtMicros: processed}, grouped)
+	fn := &paneSessionFn{GapSeconds: gapSeconds, ProcessedAtMicros: processed}
+	if cfg.Groupings <= 1 {
+		return beam.ParDo(s, fn, beam.GroupByKey(s, keyed))
+	}
+	rows := make([]beam.PCollection, cfg.Groupings)
+	for i := range rows {
+		g := s.Scope(fmt.Sprintf("Grouping%02d", i))
+		part := beam.ParDo(g, &groupingFn{I: i, N: cfg.Groupings}, keyed)
+		rows[i] = beam.ParDo(g, fn, beam.GroupByKey(g, part))
+	}
+	return beam.Flatten(s, rows...)
+}
+
+// maxGroupings bounds Config.Groupings: each is a step of the graph.
+const maxGroupings = 64
+
+// groupingFn keeps the keys of grouping I of N: those whose FNV-1a hash
+// is I modulo N.
+type groupingFn struct{ I, N int }
+
+func (fn *groupingFn) ProcessElement(key string, in sessionInput, emit func(string, sessionInput)) {
+	if grouping(key, fn.N) == fn.I {
+		emit(key, in)
+	}
+}
+
+func grouping(key string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
 }
 
 // WithoutPane takes a PCollection<schemas.SessionSpeed> and returns the

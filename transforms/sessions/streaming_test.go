@@ -1,6 +1,8 @@
 package sessions_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/filter"
 
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/transforms/sessions"
@@ -17,6 +20,7 @@ import (
 
 func init() {
 	register.Function1x2(bySessionStart)
+	register.Function1x1(userOf)
 	register.DoFn3x0[int64, func(*schemas.SessionSpeed) bool, func(schemas.Session)](&fullestRevisionFn{})
 	register.Emitter1[schemas.Session]()
 	register.Iter1[schemas.SessionSpeed]()
@@ -130,4 +134,46 @@ func TestPerUserStreamingOnPrism(t *testing.T) {
 			t.Fatalf("Prism's output changed; revisit the sessions views and this test: %v", err)
 		}
 	})
+}
+
+func TestPerUserStreamingGroupings(t *testing.T) {
+	// Users with sessions that merge, sessions that stay apart, one that
+	// crosses midnight, and late events, over several groupings.
+	var steps []step
+	var events []schemas.Event
+	for u := range 12 {
+		user := fmt.Sprintf("u%02d", u)
+		for i := range 5 {
+			at := time.Duration(u*7+i*(3+u%4)) * time.Minute
+			if u%5 == 0 {
+				at += 11*time.Hour + 50*time.Minute // across midnight
+			}
+			events = append(events, event(user, at, []string{"web", "ios"}[i%2]))
+		}
+	}
+	// At 50 minutes the sessions of u00 to u02 are closed: the late event
+	// of u01 extends its session; u07's second event is a session of its
+	// own the next day.
+	steps = append(steps, step{events: events}, step{watermark: 50 * time.Minute})
+	steps = append(steps, step{events: []schemas.Event{event("u01", 30*time.Minute, "android"), event("u07", 13*time.Hour+55*time.Minute, "web")}})
+
+	p, s := beam.NewPipelineWithRoot()
+	in := stream(t, s, steps)
+	one := sessions.PerUser(s.Scope("One"), in, lateFirings)
+	split := lateFirings
+	split.Groupings = 4
+	four := sessions.PerUser(s.Scope("Four"), in, split)
+	passert.Equals(s, global(s, four), global(s, one))
+	passert.Count(s, filter.Distinct(s, beam.ParDo(s, userOf, global(s, one))), "users", 12)
+	ptest.RunAndValidate(t, p)
+}
+
+func userOf(ss schemas.SessionSpeed) string { return ss.UserID }
+
+func TestConfigGroupings(t *testing.T) {
+	for _, n := range []int{-1, 65} {
+		if err := (sessions.Config{Groupings: n}).Validate(); err == nil || !strings.Contains(err.Error(), "Groupings") {
+			t.Errorf("Groupings %d: Validate() = %v, want an error naming Groupings", n, err)
+		}
+	}
 }

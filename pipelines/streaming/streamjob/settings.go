@@ -28,8 +28,17 @@ type settings struct {
 	closeMargin     time.Duration
 	metricsTrigger  trigger.Trigger
 	sessionsTrigger trigger.Trigger
-	sink            bqsink.Config
+	// sessionGroupings splits the sessions over independent groupings
+	// (sessions.Config.Groupings) where the runner's cost of a grouping's
+	// bundle grows with every session window it holds.
+	sessionGroupings int
+	sink             bqsink.Config
 }
+
+// prismSessionGroupings: on Prism each of 16 groupings holds 1/16 of the
+// open sessions, so a round of firings costs 1/16 of one grouping's
+// (runners/KNOWN_ISSUES.md).
+const prismSessionGroupings = 16
 
 // settings derives the run's settings from c and its runner profile.
 func (c Config) settings() settings {
@@ -55,7 +64,7 @@ func (c Config) settings() settings {
 		// A session then appears when it closes.
 		sessionsTrigger = trigger.AfterEndOfWindow().LateFiring(trigger.Always())
 	}
-	return settings{
+	set := settings{
 		profile:         p,
 		nativeRead:      p.NativePubSub,
 		read:            read,
@@ -64,6 +73,10 @@ func (c Config) settings() settings {
 		sessionsTrigger: sessionsTrigger,
 		sink:            sink,
 	}
+	if p.StateScanPerWindow {
+		set.sessionGroupings = prismSessionGroupings
+	}
+	return set
 }
 
 // metricsTrigger fires a window early every EarlyFiring, on time, and

@@ -78,6 +78,7 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 	})
 	perSession := sessions.PerUser(s.Scope("ComputeSessions"), forSessions, sessions.Config{
 		Gap: cfg.SessionGap, Trigger: set.sessionsTrigger, AllowedLateness: cfg.AllowedLateness, Panes: sessions.Accumulating,
+		Groupings: set.sessionGroupings,
 	})
 	// 7. Append to the speed tables.
 	eventsWritten, eventsDead := bqsink.Stream(s.Scope("WriteEvents"), sink, schemas.MustLookupTable(schemas.TableEventsSpeed), fresh)
