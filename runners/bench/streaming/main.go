@@ -12,10 +12,11 @@
 // (in publish order, roughly) become visible. Its publish time is known,
 // so each poll gives one latency sample.
 //
-// To say where the time goes it also prints the CPU time of this process
-// (pstest, fake-gcs-server, Prism and the job, all in-process) next to
-// that of the BigQuery emulator's process, and --cpuprofile writes this
-// process's CPU profile.
+// To say where the time goes it runs the job (Prism and the pipeline) in
+// its own process, pstest, fake-gcs-server and the publisher in a child
+// process, and the BigQuery emulator in another, and prints the CPU time
+// of each: the job's, per event, is its cost. --cpuprofile writes the
+// job's process's CPU profile.
 package main
 
 import (
@@ -53,7 +54,7 @@ var (
 	poll       = flag.Duration("poll", 250*time.Millisecond, "How often to count the rows of events_speed.")
 	archive    = flag.Duration("archive_window", streamjob.DefaultArchiveWindow, "The job's --archive_window: a message stays unacknowledged in pstest until its window is archived.")
 	early      = flag.Duration("early_firing", streamjob.DefaultEarlyFiring, "The job's --early_firing.")
-	cpuprofile = flag.String("cpuprofile", "", "Write this process's CPU profile (pstest, fake-gcs-server, Prism, the job) here.")
+	cpuprofile = flag.String("cpuprofile", "", "Write the job's process's CPU profile (Prism and the pipeline) here.")
 )
 
 const project = "railyard-bench"
@@ -62,6 +63,10 @@ func main() {
 	flag.Parse()
 	beam.Init()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	run := run
+	if *mode == "world" {
+		run = runWorld
+	}
 	if err := run(context.Background()); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
@@ -69,13 +74,13 @@ func main() {
 }
 
 func run(ctx context.Context) (err error) {
-	gcs, err := emulators.StartStorage()
+	streamStart := time.Now()
+	msgs, unique := stream(streamStart)
+	world, err := startWorld(streamStart)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, gcs.Close()) }()
-	ps := emulators.StartPubSub()
-	defer ps.Close()
+	defer func() { err = errors.Join(err, world.Close()) }()
 	bq, err := emulators.StartBigQuery(ctx, project)
 	if err != nil {
 		return err
@@ -92,19 +97,17 @@ func run(ctx context.Context) (err error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	selfCPU0, bqCPU0 := selfCPU(), processCPU(bq.Pid())
-	for _, env := range []map[string]string{gcs.Env(), ps.Env(), bq.Env()} {
+	selfCPU0, worldCPU0, bqCPU0 := selfCPU(), processCPU(world.Pid()), processCPU(bq.Pid())
+	for _, env := range []map[string]string{world.env, bq.Env()} {
 		for k, v := range env {
 			os.Setenv(k, v)
 		}
 	}
-	gcs.CreateBucket("lake")
 	pub, err := pubsub.NewClient(ctx, project)
 	if err != nil {
 		return err
 	}
 	defer pub.Close()
-	topic, sub := "projects/"+project+"/topics/events", "projects/"+project+"/subscriptions/railyard-speed"
 	if err := publish.Setup(ctx, pub, topic, sub); err != nil {
 		return err
 	}
@@ -114,14 +117,6 @@ func run(ctx context.Context) (err error) {
 	}
 	defer client.Close()
 
-	var msgs []sample.Message
-	unique := 0
-	for m := range sample.Live(sample.LiveConfig{Seed: 1, Start: time.Now(), Rate: *rate, LateShare: -1}, *events) {
-		msgs = append(msgs, m)
-		if m.Kind == sample.KindEvent {
-			unique++
-		}
-	}
 	cfg := streamjob.DefaultConfig()
 	cfg.Destination = config.Destination{Project: project, Dataset: "bench"}
 	cfg.Subscription, cfg.Lake = sub, "gs://lake"
@@ -146,13 +141,9 @@ func run(ctx context.Context) (err error) {
 	time.Sleep(3 * time.Second)
 
 	start := time.Now()
-	pubDone := make(chan error, 1)
-	var sent publish.Sent
-	go func() {
-		var err error
-		sent, err = publish.Messages(ctx, pub, topic, msgs, true)
-		pubDone <- err
-	}()
+	if err := world.publish(); err != nil {
+		return err
+	}
 	// publishedAt[k] is when the k-th unique event was due to be published.
 	var publishedAt []time.Time
 	for _, m := range msgs {
@@ -183,7 +174,8 @@ func run(ctx context.Context) (err error) {
 			return fmt.Errorf("gave up after 10 minutes: %d of %d events visible", n, unique)
 		}
 	}
-	if err := <-pubDone; err != nil {
+	behind, err := world.published()
+	if err != nil {
 		return err
 	}
 	publishTook := time.Duration(msgs[len(msgs)-1].PublishTime-msgs[0].PublishTime) * time.Microsecond
@@ -192,21 +184,28 @@ func run(ctx context.Context) (err error) {
 		return d.err
 	}
 	took := lastVisible.Sub(start)
-	selfCPU, bqCPU := selfCPU()-selfCPU0, processCPU(bq.Pid())-bqCPU0
+	selfCPU, worldCPU, bqCPU := selfCPU()-selfCPU0, processCPU(world.Pid())-worldCPU0, processCPU(bq.Pid())-bqCPU0
 	slices.Sort(latencies)
 	host, _ := os.Hostname()
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine\t%s, %d cores, %s/%s, %s\n", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Fprintf(tw, "job\t--read_shards=%d --archive_window=%v --early_firing=%v\n", *shards, *archive, *early)
-	fmt.Fprintf(tw, "messages published\t%d at a target of %d/s over %v (publisher at most %v behind)\n", len(msgs), *rate, publishTook.Round(time.Millisecond), sent.Behind.Round(time.Millisecond))
+	fmt.Fprintf(tw, "messages published\t%d at a target of %d/s over %v (publisher at most %v behind)\n", len(msgs), *rate, publishTook.Round(time.Millisecond), behind.Round(time.Millisecond))
 	fmt.Fprintf(tw, "unique events visible\t%d in %v\n", unique, took.Round(time.Millisecond))
 	fmt.Fprintf(tw, "sustained\t%.0f events/s (target rate %d/s: ratio %.2f)\n", float64(unique)/took.Seconds(), *rate, float64(unique)/took.Seconds()/float64(*rate))
 	fmt.Fprintf(tw, "event→row-visible latency\tp50 %v, p99 %v, max %v (%d samples, poll %v)\n",
 		pct(latencies, 0.50), pct(latencies, 0.99), latencies[len(latencies)-1].Round(time.Millisecond), len(latencies), *poll)
 	wall := time.Since(start)
-	fmt.Fprintf(tw, "CPU, this process\t%v (%.2f cores over %v): pstest, fake-gcs-server, Prism, the job\n", selfCPU.Round(10*time.Millisecond), selfCPU.Seconds()/wall.Seconds(), wall.Round(time.Millisecond))
+	fmt.Fprintf(tw, "CPU, the job's process\t%v (%.2f cores over %v): Prism and the job; %.0f µs per event, %.0f events per CPU second\n",
+		selfCPU.Round(10*time.Millisecond), selfCPU.Seconds()/wall.Seconds(), wall.Round(time.Millisecond),
+		float64(selfCPU.Microseconds())/float64(len(msgs)), float64(len(msgs))/selfCPU.Seconds())
+	fmt.Fprintf(tw, "CPU, pstest + fake-gcs-server + publisher\t%v (%.2f cores)\n", worldCPU.Round(10*time.Millisecond), worldCPU.Seconds()/wall.Seconds())
 	fmt.Fprintf(tw, "CPU, BigQuery emulator\t%v (%.2f cores)\n", bqCPU.Round(10*time.Millisecond), bqCPU.Seconds()/wall.Seconds())
 	tw.Flush()
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
+		return printBreakdown(os.Stdout, *cpuprofile)
+	}
 	return nil
 }
 
