@@ -11,8 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strconv"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"github.com/railyard/railyard/internal/emulators"
 	"github.com/railyard/railyard/pipelines/batch/batchjob"
 	"github.com/railyard/railyard/pipelines/config"
+	"github.com/railyard/railyard/runners/bench/internal/proc"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/schemas/metricnames"
 	"github.com/railyard/railyard/transforms/bqsink"
@@ -117,27 +116,7 @@ func runE2EChild(side, lakeDir string) (e2eResult, error) {
 
 // procStats reads a live process's peak RSS (MiB) and CPU time (s).
 func procStats(pid int) (peakMiB, cpuSeconds float64) {
-	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, line := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-				peakMiB = kb / 1024
-			}
-		}
-	}
-	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// Fields after the command name, which is in parentheses: utime
-		// and stime are the 12th and 13th of them, in clock ticks (100/s).
-		if i := strings.LastIndexByte(string(stat), ')'); i > 0 {
-			f := strings.Fields(string(stat)[i+1:])
-			if len(f) > 12 {
-				ut, _ := strconv.ParseFloat(f[11], 64)
-				st, _ := strconv.ParseFloat(f[12], 64)
-				cpuSeconds = (ut + st) / 100
-			}
-		}
-	}
-	return peakMiB, cpuSeconds
+	return proc.PeakRSSMiB(pid), proc.CPU(pid).Seconds()
 }
 
 // runE2ESide runs one end-to-end side in this (child) process and prints

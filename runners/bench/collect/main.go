@@ -37,10 +37,10 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	"github.com/google/pprof/profile"
 
 	"github.com/railyard/railyard/internal/emulators"
 	"github.com/railyard/railyard/pipelines/collect/collector"
+	"github.com/railyard/railyard/runners/bench/internal/proc"
 )
 
 var (
@@ -195,9 +195,9 @@ func run() error {
 			}
 			sc.name = fmt.Sprintf("%s, paced %d req/s", what, sc.rate)
 		}
-		before, beforeSelf := childCPU(child.Process.Pid), selfCPU()
+		before, beforeSelf := proc.CPU(child.Process.Pid), proc.SelfCPU()
 		r := load(url, sc, *duration)
-		r.edgeCPU, r.benchCPU = childCPU(child.Process.Pid)-before, selfCPU()-beforeSelf
+		r.edgeCPU, r.benchCPU = proc.CPU(child.Process.Pid)-before, proc.SelfCPU()-beforeSelf
 		results = append(results, r)
 		printResult(r)
 	}
@@ -364,38 +364,10 @@ func printMachine() {
 	fmt.Printf("The edge runs with its defaults in a child process; pstest and the HTTP clients in this one.\n\n")
 }
 
-// childCPU is the CPU time of process pid so far (Linux /proc).
-func childCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name (which may hold spaces).
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	var utime, stime int64
-	fmt.Sscan(f[11], &utime)
-	fmt.Sscan(f[12], &stime)
-	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // printTop prints the n functions of the profile with the most CPU
 // (flat), and the share of the runtime's and the network's.
 func printTop(path string, n int) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	p, err := profile.Parse(f)
+	p, err := proc.ReadProfile(path)
 	if err != nil {
 		return err
 	}

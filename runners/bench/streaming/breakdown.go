@@ -3,10 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/railyard/railyard/runners/bench/internal/proc"
 )
 
 // cpuShares are the parts of the job's process a CPU profile sample is
@@ -27,14 +28,9 @@ var cpuShares = []struct {
 // printBreakdown prints what share of the CPU profile at path each part
 // of the process took.
 func printBreakdown(w io.Writer, path string) error {
-	f, err := os.Open(path)
+	p, err := proc.ReadProfile(path)
 	if err != nil {
 		return err
-	}
-	defer f.Close()
-	p, err := profile.Parse(f)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
 	}
 	cpu := -1
 	for i, st := range p.SampleType {

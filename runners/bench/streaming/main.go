@@ -29,9 +29,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"strconv"
-	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -44,6 +41,7 @@ import (
 	"github.com/railyard/railyard/internal/sample"
 	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/pipelines/streaming/streamjob"
+	"github.com/railyard/railyard/runners/bench/internal/proc"
 	"github.com/railyard/railyard/transforms/bqsink"
 )
 
@@ -97,7 +95,7 @@ func run(ctx context.Context) (err error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	selfCPU0, worldCPU0, bqCPU0 := selfCPU(), processCPU(world.Pid()), processCPU(bq.Pid())
+	selfCPU0, worldCPU0, bqCPU0 := proc.SelfCPU(), proc.CPU(world.Pid()), proc.CPU(bq.Pid())
 	for _, env := range []map[string]string{world.env, bq.Env()} {
 		for k, v := range env {
 			os.Setenv(k, v)
@@ -184,7 +182,7 @@ func run(ctx context.Context) (err error) {
 		return d.err
 	}
 	took := lastVisible.Sub(start)
-	selfCPU, worldCPU, bqCPU := selfCPU()-selfCPU0, processCPU(world.Pid())-worldCPU0, processCPU(bq.Pid())-bqCPU0
+	selfCPU, worldCPU, bqCPU := proc.SelfCPU()-selfCPU0, proc.CPU(world.Pid())-worldCPU0, proc.CPU(bq.Pid())-bqCPU0
 	slices.Sort(latencies)
 	host, _ := os.Hostname()
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
@@ -207,35 +205,6 @@ func run(ctx context.Context) (err error) {
 		return printBreakdown(os.Stdout, *cpuprofile)
 	}
 	return nil
-}
-
-// selfCPU returns the user and system CPU time this process has used.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// processCPU returns the user and system CPU time of a running process
-// (Linux: /proc/PID/stat, in clock ticks of 1/100 s), or 0 if it cannot
-// be read.
-func processCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses: state is
-	// the first, utime the 12th and stime the 13th.
-	_, rest, ok := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func pct(sorted []time.Duration, p float64) time.Duration {
