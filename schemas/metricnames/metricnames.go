@@ -31,6 +31,7 @@ const (
 	Duplicates            = "duplicates"
 	LakeFilesRead         = "lake_files_read"
 	LakeLinesRead         = "lake_lines_read"
+	LakeBlocksRead        = "lake_blocks_read"
 	LakeFilesWritten      = "lake_files_written"
 	LakeRecordsArchived   = "lake_records_archived"
 	FutureEvents          = "future_events"
@@ -195,6 +196,7 @@ var all = []Metric{
 	{Name: Duplicates, Kind: Counter, Package: "transforms/dedup", Meaning: "events dropped as duplicates of an event_id"},
 	{Name: LakeFilesRead, Kind: Counter, Package: lakePkg, Meaning: "lake files the batch job read"},
 	{Name: LakeLinesRead, Kind: Counter, Package: lakePkg, Meaning: "lake lines the batch job read, those with a broken envelope included"},
+	{Name: LakeBlocksRead, Kind: Counter, Package: lakePkg, Meaning: "blocks the batch job read plain lake files over 64 MiB in (each block is read on its own, by any worker)"},
 	{Name: LakeFilesWritten, Kind: Counter, Package: lakePkg, Meaning: "lake files the streaming job archived"},
 	{Name: LakeRecordsArchived, Kind: Counter, Package: lakePkg, Meaning: "raw messages the streaming job archived to the lake"},
 	{Name: FutureEvents, Kind: Counter, Package: "transforms/windowing", Meaning: "events dated too far ahead of their ingest time, left out of the aggregations"},

@@ -142,17 +142,60 @@ func Read(s beam.Scope, cfg ReadConfig) (records, deadLetters, files beam.PColle
 	// Uncompressed: readLinesFn gunzips .gz files itself, to tell a broken
 	// file from a failed read.
 	readable := fileio.ReadMatches(s, whole, fileio.ReadUncompressed(), fileio.ReadDirectorySkip())
-	records, deadLetters, files = beam.ParDo3(s, &readLinesFn{}, readable)
 
 	// Large plain files: count each block's newlines, give each block the
-	// count before it, read each block's lines.
+	// count before it.
 	bs := s.Scope("Blocks")
 	blocks = beam.Reshuffle(bs, blocks)
 	counted := beam.ParDo(bs.Scope("CountNewlines"), &countNewlinesFn{}, blocks)
 	numbered := beam.ParDo(bs.Scope("NumberBlocks"), &numberBlocksFn{}, beam.GroupByKey(bs, counted))
 	numbered = beam.Reshuffle(bs, numbered)
-	blockRecords, blockDead, blockFiles := beam.ParDo3(bs.Scope("ReadBlocks"), &readBlockFn{}, numbered)
-	return beam.Flatten(s, records, blockRecords), beam.Flatten(s, deadLetters, blockDead), beam.Flatten(s, files, blockFiles)
+
+	// One step reads whole files and blocks alike, so the records flow on
+	// in the same stage (Prism, for one, runs the consumers of a Flatten of
+	// records as a stage of their own, holding every record between).
+	tasks := beam.Flatten(s, beam.ParDo(s, wholeFileTask, readable), beam.ParDo(bs, blockTask, numbered))
+	return beam.ParDo3(s, &readTaskFn{}, tasks)
+}
+
+// readTask is one read of Read: a whole file, or one block of a large
+// plain file.
+type readTask struct {
+	File  fileio.ReadableFile
+	Block fileBlock
+	// InBlock says the task is Block; otherwise it is File.
+	InBlock bool
+}
+
+func wholeFileTask(f fileio.ReadableFile) readTask { return readTask{File: f} }
+
+func blockTask(b fileBlock) readTask { return readTask{Block: b, InBlock: true} }
+
+// readTaskFn reads a whole file as readLinesFn does, or a block as
+// readBlockFn does.
+type readTaskFn struct {
+	whole  readLinesFn
+	blocks readBlockFn
+	read   beam.Counter
+}
+
+func (fn *readTaskFn) Setup() {
+	fn.whole.Setup()
+	fn.blocks.Setup()
+	fn.read = beam.NewCounter(metricnames.Namespace, metricnames.LakeBlocksRead)
+}
+
+func (fn *readTaskFn) Teardown() error { return fn.blocks.Teardown() }
+
+func (fn *readTaskFn) ProcessElement(ctx context.Context, t readTask, emit func(schemas.Record), emitDead func(schemas.DeadLetter), emitFile func(string)) error {
+	if !t.InBlock {
+		return fn.whole.ProcessElement(ctx, t.File, emit, emitDead, emitFile)
+	}
+	if err := fn.blocks.ProcessElement(ctx, t.Block, emit, emitDead, emitFile); err != nil {
+		return err
+	}
+	fn.read.Inc(ctx, 1)
+	return nil
 }
 
 // lineSuffix separates a file URI from its line number in source_uri.
@@ -479,6 +522,9 @@ func now() int64 { return time.Now().UnixMicro() }
 
 func init() {
 	register.DoFn5x1[context.Context, fileio.ReadableFile, func(schemas.Record), func(schemas.DeadLetter), func(string), error](&readLinesFn{})
+	register.DoFn5x1[context.Context, readTask, func(schemas.Record), func(schemas.DeadLetter), func(string), error](&readTaskFn{})
+	register.Function1x1(wholeFileTask)
+	register.Function1x1(blockTask)
 	register.Emitter1[schemas.Record]()
 	register.Emitter1[schemas.DeadLetter]()
 	register.Emitter1[string]()
