@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -122,7 +121,7 @@ func procStats(pid int) (peakMiB, cpuSeconds float64) {
 // runE2ESide runs one end-to-end side in this (child) process and prints
 // its result as JSON.
 func runE2ESide(side string) error {
-	glob := filepath.Join(*dir, "raw", "dt=bench", "hr=00", "*.jsonl.gz")
+	glob := lakeGlob(*dir)
 	var (
 		r   e2eResult
 		err error
@@ -272,9 +271,9 @@ func eachEvent(path string, r *e2eResult, fn func(schemas.Event) error) error {
 	if err != nil {
 		return err
 	}
-	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+	zr, err := openLakeFile(f)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(make([]byte, 1<<20), schemas.MaxDeadLetterPayload)

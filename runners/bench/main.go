@@ -6,7 +6,8 @@
 //	go run ./runners/bench --events=100000 --e2e
 //
 // It writes N synthetic archive lines (about 3% duplicates, 1% bad) as
-// gzip lake files, runs each side in a child process of its own (so each
+// gzip lake files (--plain: uncompressed, so that files over 64 MiB are
+// read in blocks), runs each side in a child process of its own (so each
 // peak RSS is its own), checks that both produced the same counts, and
 // prints a table with events/s, the ratio, the CPU time and records per
 // CPU second (the rate per core), the peak memory and the machine it ran
@@ -55,6 +56,7 @@ import (
 var (
 	events     = flag.Int("events", 1_000_000, "How many synthetic lake lines to process.")
 	files      = flag.Int("files", 16, "How many lake files to spread them over.")
+	plain      = flag.Bool("plain", false, "Write the lake files uncompressed (.jsonl): files over 64 MiB are then read in blocks.")
 	seed       = flag.Int64("seed", 1, "Seed of the synthetic data.")
 	dir        = flag.String("dir", "", "Folder for the lake files (default: a new temporary folder, removed at the end).")
 	cpuprofile = flag.String("cpuprofile", "", "Write the Beam side's CPU profile here.")
@@ -113,10 +115,14 @@ func compare() error {
 		lakeDir = tmp
 	}
 	start := time.Now()
-	if err := writeLake(lakeDir, *events, *files, *seed); err != nil {
+	if err := writeLake(lakeDir, *events, *files, *seed, *plain); err != nil {
 		return err
 	}
-	fmt.Printf("Wrote %d synthetic lines in %d gzip files in %s.\n\n", *events, *files, time.Since(start).Round(time.Millisecond))
+	kind := "gzip"
+	if *plain {
+		kind = "plain"
+	}
+	fmt.Printf("Wrote %d synthetic lines in %d %s files in %s.\n\n", *events, *files, kind, time.Since(start).Round(time.Millisecond))
 
 	var results []result
 	for _, side := range []string{"plain", "beam"} {
@@ -139,22 +145,29 @@ func compare() error {
 }
 
 // writeLake spreads n synthetic archive lines over the given number of
-// gzip files.
-func writeLake(root string, n, nfiles int, seed int64) error {
+// gzip files, or plain ones.
+func writeLake(root string, n, nfiles int, seed int64, plain bool) error {
 	folder := filepath.Join(root, "raw", "dt=bench", "hr=00")
 	if err := os.MkdirAll(folder, 0o755); err != nil {
 		return err
 	}
-	writers := make([]*gzip.Writer, nfiles)
+	writers := make([]io.WriteCloser, nfiles)
 	buffers := make([]*bufio.Writer, nfiles)
 	handles := make([]*os.File, nfiles)
 	for i := range writers {
-		f, err := os.Create(filepath.Join(folder, fmt.Sprintf("part-%03d.jsonl.gz", i)))
+		name := fmt.Sprintf("part-%03d.jsonl.gz", i)
+		if plain {
+			name = strings.TrimSuffix(name, ".gz")
+		}
+		f, err := os.Create(filepath.Join(folder, name))
 		if err != nil {
 			return err
 		}
 		handles[i] = f
-		writers[i] = gzip.NewWriter(f)
+		writers[i] = nopCloser{f}
+		if !plain {
+			writers[i] = gzip.NewWriter(f)
+		}
 		buffers[i] = bufio.NewWriterSize(writers[i], 1<<20)
 	}
 	i := 0
@@ -169,6 +182,26 @@ func writeLake(root string, n, nfiles int, seed int64) error {
 		err = errors.Join(err, buffers[i].Flush(), writers[i].Close(), handles[i].Close())
 	}
 	return err
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// lakeGlob matches the bench's lake files, gzip or plain.
+func lakeGlob(dir string) string { return filepath.Join(dir, "raw", "dt=bench", "hr=00", "*.jsonl*") }
+
+// openLakeFile opens a lake file for reading, gunzipping a .gz one.
+func openLakeFile(f *os.File) (io.Reader, error) {
+	r := bufio.NewReaderSize(f, 1<<20)
+	if filepath.Ext(f.Name()) != ".gz" {
+		return r, nil
+	}
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	return zr, nil
 }
 
 func runChild(side, lakeDir string) (result, error) {
@@ -199,7 +232,7 @@ func runChild(side, lakeDir string) (result, error) {
 }
 
 func runSide(side string) error {
-	glob := filepath.Join(*dir, "raw", "dt=bench", "hr=00", "*.jsonl.gz")
+	glob := lakeGlob(*dir)
 	start := time.Now()
 	var (
 		r   result

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"compress/gzip"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,9 +43,9 @@ func readFile(path string, r *result, firsts map[string]schemas.Event) error {
 	if err != nil {
 		return err
 	}
-	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+	zr, err := openLakeFile(f)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(make([]byte, 1<<20), schemas.MaxDeadLetterPayload)
