@@ -227,15 +227,7 @@ func (fn *readBlockFn) ProcessElement(ctx context.Context, b fileBlock, emit fun
 	lines := startParsing(io.MultiReader(head, rc), b.File, b.FileTime, int(n), b.End-at)
 	defer lines.stop()
 	for batch := range lines.batches {
-		<-batch.done
-		fn.lines.Inc(ctx, int64(len(batch.out)))
-		for i := range batch.out {
-			if d := batch.out[i].dead; d != nil {
-				emitDead(*d)
-			} else {
-				emit(batch.out[i].rec)
-			}
-		}
+		fn.lines.Inc(ctx, int64(batch.emit(emit, emitDead)))
 		if batch.err != nil && !errors.Is(batch.err, io.EOF) {
 			return fmt.Errorf("lake: read %s: %w", b, batch.err)
 		}

@@ -280,15 +280,7 @@ func (fn *readLinesFn) ProcessElement(ctx context.Context, f fileio.ReadableFile
 	lines := startParsing(in, uri, fileTime, 1, -1)
 	defer lines.stop()
 	for b := range lines.batches {
-		<-b.done
-		fn.lines.Inc(ctx, int64(len(b.out)))
-		for i := range b.out {
-			if d := b.out[i].dead; d != nil {
-				emitDead(*d)
-			} else {
-				emit(b.out[i].rec)
-			}
-		}
+		fn.lines.Inc(ctx, int64(b.emit(emit, emitDead)))
 		if b.err == nil || errors.Is(b.err, io.EOF) {
 			continue
 		}
@@ -339,6 +331,20 @@ type lineBatch struct {
 	next  int      // the line number err falls in
 	out   []parsed // one per line, once done is closed
 	done  chan struct{}
+}
+
+// emit waits until b is parsed, emits what its lines became, and returns
+// how many lines it held.
+func (b *lineBatch) emit(emit func(schemas.Record), emitDead func(schemas.DeadLetter)) int {
+	<-b.done
+	for i := range b.out {
+		if d := b.out[i].dead; d != nil {
+			emitDead(*d)
+		} else {
+			emit(b.out[i].rec)
+		}
+	}
+	return len(b.out)
 }
 
 // parsed is what one line became: a record, or a dead letter.
