@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
 	"github.com/railyard/railyard/internal/sample"
 	"github.com/railyard/railyard/internal/testenv"
 	"github.com/railyard/railyard/schemas"
@@ -210,6 +213,16 @@ func TestStreamingKillAndRestart(t *testing.T) {
 	msgs := live(1500, 50, 2)
 	tr := truthOf(t, msgs)
 	from := time.UnixMicro(msgs[0].PublishTime).Add(-3 * time.Minute)
+	// A kill between a Pull and the first renewal of its leases leaves
+	// the messages pulled leased for the subscription's own deadline
+	// (600 s here); the second run waits out the job's AckDeadline only,
+	// so the subscription gets the same deadline, as a deployment should.
+	if _, err := e.pub.SubscriptionAdminClient.UpdateSubscription(t.Context(), &pubsubpb.UpdateSubscriptionRequest{
+		Subscription: &pubsubpb.Subscription{Name: e.sub, AckDeadlineSeconds: int32(e.config("").AckDeadline / time.Second)},
+		UpdateMask:   &fieldmaskpb.FieldMask{Paths: []string{"ack_deadline_seconds"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	sent := e.publishPaced(t, msgs)
 
 	// The first run is a process of its own, killed mid-stream: every
