@@ -148,6 +148,18 @@ func (f *fixture) objects(t *testing.T) []string {
 	return out
 }
 
+// replayObjects lists the replay objects among the bucket's objects.
+func (f *fixture) replayObjects(t *testing.T) []string {
+	t.Helper()
+	var replays []string
+	for _, o := range f.objects(t) {
+		if strings.Contains(o, "/replay-") {
+			replays = append(replays, o)
+		}
+	}
+	return replays
+}
+
 func (f *fixture) read(t *testing.T, object string) string {
 	t.Helper()
 	name := strings.TrimPrefix(object, "gs://"+f.bucket+"/")
@@ -342,12 +354,7 @@ func TestReplayInterruptedConverges(t *testing.T) {
 	if res.Replayed != 3 || res.StillFailing != 2 || len(res.Rebuilt) != 1 {
 		t.Errorf("rerun: replayed %d, still failing %d, batch runs %v; want 3, 2, one", res.Replayed, res.StillFailing, res.Rebuilt)
 	}
-	var replays []string
-	for _, o := range f.objects(t) {
-		if strings.Contains(o, "/replay-") {
-			replays = append(replays, o)
-		}
-	}
+	replays := f.replayObjects(t)
 	if len(replays) != 3 {
 		t.Errorf("the lake holds %d replay objects, want 3: %v", len(replays), replays)
 	}
@@ -461,12 +468,7 @@ func TestReplayCancelledConverges(t *testing.T) {
 	}
 
 	res := replay(t, f.config("c2"))
-	var replays []string
-	for _, o := range f.objects(t) {
-		if strings.Contains(o, "/replay-") {
-			replays = append(replays, o)
-		}
-	}
+	replays := f.replayObjects(t)
 	if len(replays) != 3 {
 		t.Errorf("the lake holds %d replay objects, want 3: %v", len(replays), replays)
 	}
