@@ -109,13 +109,8 @@ func runE2EChild(side, lakeDir string) (e2eResult, error) {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.PeakRSSMiB = float64(ru.Maxrss) / 1024
 	}
-	r.EmulatorMiB, r.EmulatorCPU = procStats(em.Pid())
+	r.EmulatorMiB, r.EmulatorCPU = proc.PeakRSSMiB(em.Pid()), proc.CPU(em.Pid()).Seconds()
 	return r, nil
-}
-
-// procStats reads a live process's peak RSS (MiB) and CPU time (s).
-func procStats(pid int) (peakMiB, cpuSeconds float64) {
-	return proc.PeakRSSMiB(pid), proc.CPU(pid).Seconds()
 }
 
 // runE2ESide runs one end-to-end side in this (child) process and prints

@@ -451,7 +451,6 @@ func init() {
 	register.DoFn4x1[context.Context, fileio.FileMetadata, func(fileio.FileMetadata), func(fileBlock), error](&planBlocksFn{})
 	register.DoFn3x1[context.Context, fileBlock, func(string, fileBlock), error](&countNewlinesFn{})
 	register.DoFn3x1[string, func(*fileBlock) bool, func(fileBlock), error](&numberBlocksFn{})
-	register.DoFn5x1[context.Context, fileBlock, func(schemas.Record), func(schemas.DeadLetter), func(string), error](&readBlockFn{})
 	register.Emitter1[fileio.FileMetadata]()
 	register.Emitter1[fileBlock]()
 	register.Emitter2[string, fileBlock]()

@@ -527,7 +527,6 @@ func appendLine(r *bufio.Reader, dst []byte, limit int) (_ []byte, size int, err
 func now() int64 { return time.Now().UnixMicro() }
 
 func init() {
-	register.DoFn5x1[context.Context, fileio.ReadableFile, func(schemas.Record), func(schemas.DeadLetter), func(string), error](&readLinesFn{})
 	register.DoFn5x1[context.Context, readTask, func(schemas.Record), func(schemas.DeadLetter), func(string), error](&readTaskFn{})
 	register.Function1x1(wholeFileTask)
 	register.Function1x1(blockTask)
