@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 )
 
 func sumExact(values ...float64) float64 {
@@ -151,3 +153,27 @@ func TestBucketsFnMerge(t *testing.T) {
 }
 
 func ptrTo(s string) *string { return &s }
+
+func TestInPaneOrder(t *testing.T) {
+	minute := WindowSize.Milliseconds()
+	tests := []struct {
+		name         string
+		stamp, index int64
+		want         int64
+	}{
+		{"the first pane keeps the stamp", 5 * minute, 0, 5 * minute},
+		{"a later pane is later", 5 * minute, 7, 5*minute + 7},
+		{"the last millisecond of the stamp's minute is the cap", 5 * minute, minute + 3, 6*minute - 1},
+		{"a stamp inside its minute has less room", 5*minute + 59_990, 20, 6*minute - 1},
+		{"a stamp before 1970 stays in its minute", -minute + 10, 5, -minute + 15},
+		{"a stamp before 1970 is capped in its minute", -minute + 10, minute, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := inPaneOrder(mtime.FromMilliseconds(tt.stamp), tt.index).Milliseconds()
+			if got != tt.want {
+				t.Errorf("inPaneOrder(%d, %d) = %d, want %d", tt.stamp, tt.index, got, tt.want)
+			}
+		})
+	}
+}

@@ -58,6 +58,17 @@ import (
 // no more late events, with no timer. The rows are stamped back at the
 // end of their window, in their window.
 //
+// The deltas of a window must reach cumulateFn in the order the runner
+// fired their panes: a late pane applied before the on-time one would
+// make the first row LATE and leave the on-time events out of it.
+// Nothing in the model orders elements of one key, and Prism v2.77.0
+// hands a key's pending elements over in timestamp order, in any order
+// among equal timestamps. So each delta is stamped its pane index in
+// milliseconds after end + allowed lateness (capped to stay in that
+// one-minute window): a later pane of the runner has a later timestamp.
+// A runner may skip pane indexes (Prism does, for a processing-time
+// firing with nothing new), which leaves the order intact.
+//
 // A running total is read, added to and written back, so one key must run
 // in one bundle at a time, as the Beam model promises. Prism v2.77.0
 // breaks that when it splits a slow bundle (it releases the keys of the
@@ -106,6 +117,7 @@ func (fn *deltaFn) ProcessElement(pn typex.PaneInfo, w typex.Window, key minuteK
 	if err != nil {
 		return 0, windowKey{}, paneDelta{}, err
 	}
+	ts = inPaneOrder(ts, pn.Index)
 	d := paneDelta{Timing: int32(pn.Timing)}
 	users := map[string]bool{}
 	var in minuteInput
@@ -132,6 +144,16 @@ func stateKey(w typex.Window, key minuteKey, allowedLatenessMillis int64) (windo
 	}
 	wk := windowKey{Start: iw.Start.Milliseconds() * 1000, End: iw.End.Milliseconds() * 1000, Key: key}
 	return wk, iw.End.Add(time.Duration(allowedLatenessMillis) * time.Millisecond), nil
+}
+
+// inPaneOrder is the stamp of the delta of pane index i: i milliseconds
+// after stamp, the end of its window plus the allowed lateness, but no
+// later than the end of the one-minute window holding stamp, where
+// cumulateFn keeps the window's state.
+func inPaneOrder(stamp beam.EventTime, i int64) beam.EventTime {
+	ms, size := stamp.Milliseconds(), WindowSize.Milliseconds()
+	last := ms - ((ms%size)+size)%size + size - 1
+	return mtime.FromMilliseconds(min(ms+max(i, 0), last))
 }
 
 func minuteKeyOf(ev schemas.Event) minuteKey {
