@@ -197,7 +197,10 @@ func TestStreamingFutureEventsAcrossARestart(t *testing.T) {
 		}
 		for _, m := range slices.Sorted(maps.Keys(perMinute)) {
 			if got[m] != perMinute[m] {
-				t.Errorf("minute %v: the latest pane counts %d events, want the %d current events published", time.UnixMicro(m).UTC().Format(time.TimeOnly), got[m], perMinute[m])
+				t.Errorf("minute %v: the latest pane counts %d events, want the %d current events published; its rows (pane, timing, events, processed_at): %v; its events (id, event time, ingest time): %v",
+					time.UnixMicro(m).UTC().Format(time.TimeOnly), got[m], perMinute[m],
+					e.db.Query(t, fmt.Sprintf("SELECT pane_index, pane_timing, events, processed_at FROM {ds}.metrics_minute_speed WHERE window_start = TIMESTAMP_MICROS(%d) ORDER BY processed_at, pane_index", m)),
+					e.db.Query(t, fmt.Sprintf("SELECT event_id, event_time, ingest_time FROM {ds}.events_speed WHERE event_time >= TIMESTAMP_MICROS(%d) AND event_time < TIMESTAMP_MICROS(%d) ORDER BY event_time", m, m+time.Minute.Microseconds())))
 			}
 		}
 		for m := range got {

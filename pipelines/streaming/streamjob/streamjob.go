@@ -40,6 +40,18 @@ func isThisRun(ev schemas.Event) bool { return ev.Layer != schemas.LayerRecovere
 // (see recoveryFloor), 0 for a first run. The steps carry stable names:
 // they are what Dataflow's graph shows and what --update maps.
 func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
+	return build(s, cfg, recoverFrom, nil)
+}
+
+// Source, given to RunFrom, replaces the job's Pub/Sub read: it adds the
+// records to s. It is for measuring the job without Pub/Sub (the
+// streaming bench's --source=synthetic). A run from a Source
+// acknowledges nothing and ends when its records end.
+type Source func(s beam.Scope) beam.PCollection
+
+// build is Build, reading from source instead of the subscription when
+// source is not nil.
+func build(s beam.Scope, cfg Config, recoverFrom int64, source Source) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -48,9 +60,12 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 
 	// 1. Read the subscription.
 	var records beam.PCollection
-	if set.nativeRead {
+	switch {
+	case source != nil:
+		records = source(s.Scope("ReadSource"))
+	case set.nativeRead:
 		records = pubsubio.ReadNative(s.Scope("ReadPubSub"), set.read)
-	} else {
+	default:
 		records = pubsubio.Read(s.Scope("ReadPubSub"), set.read)
 	}
 	// 2. Archive every message as received to the lake.
@@ -88,7 +103,7 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 	dead := beam.Flatten(s.Scope("CollectDeadLetters"), decodeDead, eventsDead, metricsDead, sessionsDead)
 	deadWritten, _ := bqsink.Stream(s.Scope("WriteDeadLetters"), sink, schemas.MustLookupTable(schemas.TableDeadLetter), dead)
 	// 9. Acknowledge each message once it is archived and settled.
-	if !set.nativeRead {
+	if source == nil && !set.nativeRead {
 		acks := ackIDs(s.Scope("AckDurable"), archived, []beam.PCollection{eventsWritten, deadWritten}, dropped)
 		pubsubio.Ack(s.Scope("AckMessages"), set.read, acks)
 	}
@@ -100,6 +115,12 @@ func Build(s beam.Scope, cfg Config, recoverFrom int64) error {
 // until it ends (StopAfterIdle) or ctx is cancelled. With cfg.DryRun it
 // only builds the job and hands it to the runner.
 func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
+	return RunFrom(ctx, cfg, nil)
+}
+
+// RunFrom is Run, reading from source instead of the subscription when
+// source is not nil (see Source).
+func RunFrom(ctx context.Context, cfg Config, source Source) (beam.PipelineResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -118,7 +139,7 @@ func Run(ctx context.Context, cfg Config) (beam.PipelineResult, error) {
 		}
 	}
 	p, s := beam.NewPipelineWithRoot()
-	if err := Build(s, cfg, floor); err != nil {
+	if err := build(s, cfg, floor, source); err != nil {
 		return nil, err
 	}
 	slog.Info("streaming job starting", "run_id", cfg.RunID, "subscription", cfg.Subscription,

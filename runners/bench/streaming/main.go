@@ -17,6 +17,11 @@
 // process, and the BigQuery emulator in another, and prints the CPU time
 // of each: the job's, per event, is its cost. --cpuprofile writes the
 // job's process's CPU profile.
+//
+// --source=synthetic replaces pstest and the publisher: the same stream is
+// released on schedule inside the job's process (streamjob.RunFrom), so
+// the run shows what the job sustains on this machine when Pub/Sub costs
+// nothing. The job then acknowledges nothing.
 package main
 
 import (
@@ -53,7 +58,12 @@ var (
 	archive    = flag.Duration("archive_window", streamjob.DefaultArchiveWindow, "The job's --archive_window: a message stays unacknowledged in pstest until its window is archived.")
 	early      = flag.Duration("early_firing", streamjob.DefaultEarlyFiring, "The job's --early_firing.")
 	cpuprofile = flag.String("cpuprofile", "", "Write the job's process's CPU profile (Prism and the pipeline) here.")
+	source     = flag.String("source", "pubsub", "Where the job reads: \"pubsub\", the stream published to pstest; or \"synthetic\", the same stream released in the job's process on schedule, without pstest or the publisher (the job then acknowledges nothing).")
 )
+
+// syntheticStartDelay is how long after the bench starts the synthetic
+// source begins releasing the stream: time for the job to start.
+const syntheticStartDelay = 8 * time.Second
 
 const project = "railyard-bench"
 
@@ -61,6 +71,10 @@ func main() {
 	flag.Parse()
 	beam.Init()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	if *source != "pubsub" && *source != "synthetic" {
+		fmt.Fprintf(os.Stderr, "bench: --source=%q: want \"pubsub\" or \"synthetic\"\n", *source)
+		os.Exit(2)
+	}
 	run := run
 	if *mode == "world" {
 		run = runWorld
@@ -128,19 +142,31 @@ func run(ctx context.Context) (err error) {
 		err error
 	}
 	jobDone := make(chan done, 1)
+	synthetic := *source == "synthetic"
+	var from streamjob.Source
+	start := time.Now().Add(syntheticStartDelay)
+	if synthetic {
+		from = syntheticSource(msgs, start, cfg.StopAfterIdle)
+	}
 	go func() {
-		res, err := streamjob.Run(ctx, cfg)
+		res, err := streamjob.RunFrom(ctx, cfg, from)
 		jobDone <- done{res, err}
 	}()
 	// Let the job start (tables, views, Prism) before the clock starts.
 	if err := waitForTable(ctx, client, "bench", "events_speed"); err != nil {
 		return err
 	}
-	time.Sleep(3 * time.Second)
-
-	start := time.Now()
-	if err := world.publish(); err != nil {
-		return err
+	if synthetic {
+		if time.Now().After(start) {
+			return fmt.Errorf("the job took longer than %v to start: the synthetic source began before it", syntheticStartDelay)
+		}
+		time.Sleep(time.Until(start))
+	} else {
+		time.Sleep(3 * time.Second)
+		start = time.Now()
+		if err := world.publish(); err != nil {
+			return err
+		}
 	}
 	// publishedAt[k] is when the k-th unique event was due to be published.
 	var publishedAt []time.Time
@@ -172,9 +198,11 @@ func run(ctx context.Context) (err error) {
 			return fmt.Errorf("gave up after 10 minutes: %d of %d events visible", n, unique)
 		}
 	}
-	behind, err := world.published()
-	if err != nil {
-		return err
+	var behind time.Duration
+	if !synthetic {
+		if behind, err = world.published(); err != nil {
+			return err
+		}
 	}
 	publishTook := time.Duration(msgs[len(msgs)-1].PublishTime-msgs[0].PublishTime) * time.Microsecond
 	d := <-jobDone
@@ -188,7 +216,11 @@ func run(ctx context.Context) (err error) {
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine\t%s, %d cores, %s/%s, %s\n", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Fprintf(tw, "job\t--read_shards=%d --archive_window=%v --early_firing=%v\n", *shards, *archive, *early)
-	fmt.Fprintf(tw, "messages published\t%d at a target of %d/s over %v (publisher at most %v behind)\n", len(msgs), *rate, publishTook.Round(time.Millisecond), behind.Round(time.Millisecond))
+	if synthetic {
+		fmt.Fprintf(tw, "messages released\t%d at a target of %d/s over %v by the synthetic source, in the job's process (no pstest, no publisher)\n", len(msgs), *rate, publishTook.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(tw, "messages published\t%d at a target of %d/s over %v (publisher at most %v behind)\n", len(msgs), *rate, publishTook.Round(time.Millisecond), behind.Round(time.Millisecond))
+	}
 	fmt.Fprintf(tw, "unique events visible\t%d in %v\n", unique, took.Round(time.Millisecond))
 	fmt.Fprintf(tw, "sustained\t%.0f events/s (target rate %d/s: ratio %.2f)\n", float64(unique)/took.Seconds(), *rate, float64(unique)/took.Seconds()/float64(*rate))
 	fmt.Fprintf(tw, "event→row-visible latency\tp50 %v, p99 %v, max %v (%d samples, poll %v)\n",
@@ -197,7 +229,11 @@ func run(ctx context.Context) (err error) {
 	fmt.Fprintf(tw, "CPU, the job's process\t%v (%.2f cores over %v): Prism and the job; %.0f µs per event, %.0f events per CPU second\n",
 		selfCPU.Round(10*time.Millisecond), selfCPU.Seconds()/wall.Seconds(), wall.Round(time.Millisecond),
 		float64(selfCPU.Microseconds())/float64(len(msgs)), float64(len(msgs))/selfCPU.Seconds())
-	fmt.Fprintf(tw, "CPU, pstest + fake-gcs-server + publisher\t%v (%.2f cores)\n", worldCPU.Round(10*time.Millisecond), worldCPU.Seconds()/wall.Seconds())
+	children := "pstest + fake-gcs-server + publisher"
+	if synthetic {
+		children = "fake-gcs-server (pstest idle)"
+	}
+	fmt.Fprintf(tw, "CPU, %s\t%v (%.2f cores)\n", children, worldCPU.Round(10*time.Millisecond), worldCPU.Seconds()/wall.Seconds())
 	fmt.Fprintf(tw, "CPU, BigQuery emulator\t%v (%.2f cores)\n", bqCPU.Round(10*time.Millisecond), bqCPU.Seconds()/wall.Seconds())
 	tw.Flush()
 	if *cpuprofile != "" {
