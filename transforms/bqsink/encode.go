@@ -13,11 +13,12 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/bigquery/storage/managedwriter/adapt"
-	"github.com/railyard/railyard/schemas"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/railyard/railyard/schemas"
 )
 
 // BigQuery's TIMESTAMP range, in microseconds since the epoch:

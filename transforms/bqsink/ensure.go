@@ -8,8 +8,9 @@ import (
 	"net/http"
 
 	"cloud.google.com/go/bigquery"
-	"github.com/railyard/railyard/schemas"
 	"google.golang.org/api/googleapi"
+
+	"github.com/railyard/railyard/schemas"
 )
 
 const datasetDescription = "Railyard: events, per-minute metrics and sessions of the batch and speed layers, dead letters, and the serving views over them."

@@ -5,6 +5,7 @@ import (
 	"log"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/transforms/bqsink"
 )

@@ -18,6 +18,7 @@ import (
 
 	"github.com/railyard/railyard/internal/sample"
 	"github.com/railyard/railyard/schemas"
+
 	// The packages whose keyed inputs are measured: their init functions
 	// register the keying functions and the key and value types, which the
 	// benchmarks look up by name (they are unexported).
