@@ -170,3 +170,31 @@ func TestPerMinuteStreaming(t *testing.T) {
 		})
 	}
 }
+
+// TestPerMinuteStreamingOnlyLateEvents: a window none of whose events is
+// on time (the watermark passed its end first, as when a job starts
+// behind its subscription) has no on-time marker; its rows are its late
+// panes, the first holding the first late event. The next window's event
+// is on time.
+func TestPerMinuteStreamingOnlyLateEvents(t *testing.T) {
+	steps := []step{
+		{watermark: 70 * time.Second},
+		{events: []schemas.Event{event(59*time.Second, "u1", ptr(1.0))}},
+		{events: []schemas.Event{event(59500*time.Millisecond, "u2", ptr(2.0))}},
+		{watermark: 80 * time.Second},
+		{events: []schemas.Event{event(70*time.Second, "u3", ptr(4.0))}},
+		{watermark: 5 * time.Minute},
+	}
+	tr := trigger.AfterEndOfWindow().LateFiring(trigger.Always())
+	p, s := beam.NewPipelineWithRoot()
+	rows := metrics.PerMinute(s, stream(t, s, steps), metrics.Config{Trigger: tr, AllowedLateness: 2 * time.Minute, Panes: metrics.Accumulating})
+	byWindow := beam.GroupByKey(s, beam.ParDo(s, byWindowStart, global(s, rows)))
+	got := beam.ParDo(s, &summarizePanesFn{}, byWindow)
+	passert.EqualsList(s, got, []paneSummary{
+		{Which: "first", PaneTiming: "LATE", Events: 1, Users: 1, ValueSum: 1},
+		{Which: "latest", PaneTiming: "LATE", Events: 2, Users: 2, ValueSum: 3},
+		{Which: "first", PaneTiming: "ON_TIME", Events: 1, Users: 1, ValueSum: 4},
+		{Which: "latest", PaneTiming: "ON_TIME", Events: 1, Users: 1, ValueSum: 4},
+	})
+	ptest.RunAndValidate(t, p)
+}
