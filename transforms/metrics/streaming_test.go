@@ -180,6 +180,7 @@ func TestPerMinuteStreamingOnlyLateEvents(t *testing.T) {
 	steps := []step{
 		{watermark: 70 * time.Second},
 		{events: []schemas.Event{event(59*time.Second, "u1", ptr(1.0))}},
+		{watermark: 75 * time.Second},
 		{events: []schemas.Event{event(59500*time.Millisecond, "u2", ptr(2.0))}},
 		{watermark: 80 * time.Second},
 		{events: []schemas.Event{event(70*time.Second, "u3", ptr(4.0))}},
