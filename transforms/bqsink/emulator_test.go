@@ -86,7 +86,7 @@ func TestEmulatorDiffers(t *testing.T) {
 		enc, _ := EncoderFor(reflect.TypeFor[schemas.Event]())
 		bad := event("bad", "2024-01-01T00:00:00Z")
 		bad.Properties = ptr("{not json")
-		m, err := enc.message(bad, false)
+		m, err := enc.message(bad)
 		if err != nil {
 			t.Fatal(err)
 		}

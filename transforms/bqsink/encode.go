@@ -13,6 +13,7 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/bigquery/storage/managedwriter/adapt"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -113,6 +114,9 @@ func newEncoder(t reflect.Type) (*Encoder, error) {
 		if pf == nil {
 			return nil, fmt.Errorf("encoder for %v: no proto field for column %s", t, fs.Name)
 		}
+		if pf.IsPacked() {
+			return nil, fmt.Errorf("encoder for %v: column %s is a packed list; Encode writes lists unpacked", t, fs.Name)
+		}
 		e.cols[i] = column{
 			name:     fs.Name,
 			typ:      fs.Type,
@@ -185,12 +189,123 @@ func (e *Encoder) Descriptor() *descriptorpb.DescriptorProto { return e.desc }
 // serialized proto row. A value BigQuery would reject — a JSON column
 // that does not parse, a string that is not UTF-8, a TIMESTAMP outside
 // years 1-9999 — returns a *RowError.
+//
+// It writes the proto2 wire format of the row's descriptor straight from
+// the struct's fields, in field order: the bytes proto.Marshal
+// (deterministic) gives for the same row as a dynamicpb message
+// (TestEncodeIsProtoMarshal holds them equal), at a fraction of the cost:
+// building the dynamic message and marshalling it by reflection was most
+// of the sink's CPU per row.
 func (e *Encoder) Encode(row any) ([]byte, error) {
-	m, err := e.message(row, true)
+	v, err := e.value(row)
 	if err != nil {
 		return nil, err
 	}
-	return proto.Marshal(m)
+	var b []byte
+	for i := range e.cols {
+		c := &e.cols[i]
+		fv := v.FieldByIndex(c.index)
+		switch {
+		case c.repeated:
+			if b, err = c.appendList(b, fv); err != nil {
+				return nil, err
+			}
+		case fv.Kind() == reflect.Pointer:
+			if fv.IsNil() {
+				continue
+			}
+			if b, err = c.append(b, fv.Elem()); err != nil {
+				return nil, err
+			}
+		case fv.Kind() == reflect.Slice && fv.IsNil(): // BYTES: nil is NULL
+		default:
+			if b, err = c.append(b, fv); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b, nil
+}
+
+// append appends the field of column c holding v, validated, to b.
+func (c *column) append(b []byte, v reflect.Value) ([]byte, error) {
+	num := c.field.Number()
+	switch c.typ {
+	case "STRING", "JSON":
+		s := v.String()
+		if err := c.validString(s); err != nil {
+			return nil, err
+		}
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		return protowire.AppendString(b, s), nil
+	case "BYTES":
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		return protowire.AppendBytes(b, v.Bytes()), nil
+	}
+	x, err := c.scalarBits(v)
+	if err != nil {
+		return nil, err
+	}
+	if c.typ == "FLOAT64" {
+		b = protowire.AppendTag(b, num, protowire.Fixed64Type)
+		return protowire.AppendFixed64(b, x), nil
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, x), nil
+}
+
+// appendList appends the repeated field of column c holding the slice v
+// to b, one field per element (proto2 lists are not packed; newEncoder
+// refuses a descriptor whose are).
+func (c *column) appendList(b []byte, v reflect.Value) ([]byte, error) {
+	for j := 0; j < v.Len(); j++ {
+		var err error
+		if b, err = c.append(b, v.Index(j)); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// scalarBits is the validated value of a numeric column c holding v as
+// the bits its wire type carries: a varint, or for FLOAT64 a fixed64.
+func (c *column) scalarBits(v reflect.Value) (uint64, error) {
+	switch c.typ {
+	case "TIMESTAMP":
+		us := v.Int()
+		if err := c.validTimestamp(us); err != nil {
+			return 0, err
+		}
+		return uint64(us), nil
+	case "INT64":
+		return uint64(v.Int()), nil
+	case "FLOAT64":
+		return math.Float64bits(v.Float()), nil
+	case "BOOL":
+		return protowire.EncodeBool(v.Bool()), nil
+	}
+	return 0, fmt.Errorf("column %s: no encoding for type %s", c.name, c.typ)
+}
+
+// validString returns the RowError of a STRING or JSON value BigQuery
+// would reject, or nil.
+func (c *column) validString(s string) error {
+	if !utf8.ValidString(s) {
+		return &RowError{Column: c.name, Msg: "not valid UTF-8"}
+	}
+	if c.typ == "JSON" && !json.Valid([]byte(s)) {
+		return &RowError{Column: c.name, Msg: fmt.Sprintf("not a valid JSON document: %s", clip(s, 80))}
+	}
+	return nil
+}
+
+// validTimestamp returns the RowError of a TIMESTAMP outside BigQuery's
+// range, or nil.
+func (c *column) validTimestamp(us int64) error {
+	if us < minTimestampMicros || us > maxTimestampMicros {
+		return &RowError{Column: c.name, Msg: fmt.Sprintf("%d µs is outside BigQuery's TIMESTAMP range (years 1-9999)", us)}
+	}
+	return nil
 }
 
 // Timestamp returns the TIMESTAMP column col of row, in microseconds.
@@ -209,7 +324,7 @@ func (e *Encoder) Timestamp(row any, col string) (int64, error) {
 // JSON returns row as a JSON object keyed by column name, for a dead
 // letter's payload. It does not validate: a bad value is shown as it is.
 func (e *Encoder) JSON(row any) ([]byte, error) {
-	m, err := e.message(row, false)
+	m, err := e.message(row)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +380,8 @@ func (e *Encoder) value(row any) (reflect.Value, error) {
 	return reflect.Value{}, fmt.Errorf("row is %v, the encoder encodes %v", v.Type(), e.rowType)
 }
 
-func (e *Encoder) message(row any, validate bool) (*dynamicpb.Message, error) {
+// message is row as a dynamic proto message, not validated (for JSON).
+func (e *Encoder) message(row any) (*dynamicpb.Message, error) {
 	v, err := e.value(row)
 	if err != nil {
 		return nil, err
@@ -278,7 +394,7 @@ func (e *Encoder) message(row any, validate bool) (*dynamicpb.Message, error) {
 		case c.repeated:
 			list := m.Mutable(c.field).List()
 			for j := 0; j < fv.Len(); j++ {
-				pv, err := c.scalar(fv.Index(j), validate)
+				pv, err := c.scalar(fv.Index(j))
 				if err != nil {
 					return nil, err
 				}
@@ -288,14 +404,14 @@ func (e *Encoder) message(row any, validate bool) (*dynamicpb.Message, error) {
 			if fv.IsNil() {
 				continue
 			}
-			pv, err := c.scalar(fv.Elem(), validate)
+			pv, err := c.scalar(fv.Elem())
 			if err != nil {
 				return nil, err
 			}
 			m.Set(c.field, pv)
 		case fv.Kind() == reflect.Slice && fv.IsNil(): // BYTES: nil is NULL
 		default:
-			pv, err := c.scalar(fv, validate)
+			pv, err := c.scalar(fv)
 			if err != nil {
 				return nil, err
 			}
@@ -306,23 +422,12 @@ func (e *Encoder) message(row any, validate bool) (*dynamicpb.Message, error) {
 }
 
 // scalar converts one Go value of column c to its proto value.
-func (c *column) scalar(v reflect.Value, validate bool) (protoreflect.Value, error) {
+func (c *column) scalar(v reflect.Value) (protoreflect.Value, error) {
 	switch c.typ {
 	case "STRING", "JSON":
-		s := v.String()
-		if validate && !utf8.ValidString(s) {
-			return protoreflect.Value{}, &RowError{Column: c.name, Msg: "not valid UTF-8"}
-		}
-		if validate && c.typ == "JSON" && !json.Valid([]byte(s)) {
-			return protoreflect.Value{}, &RowError{Column: c.name, Msg: fmt.Sprintf("not a valid JSON document: %s", clip(s, 80))}
-		}
-		return protoreflect.ValueOfString(s), nil
+		return protoreflect.ValueOfString(v.String()), nil
 	case "TIMESTAMP":
-		us := v.Int()
-		if validate && (us < minTimestampMicros || us > maxTimestampMicros) {
-			return protoreflect.Value{}, &RowError{Column: c.name, Msg: fmt.Sprintf("%d µs is outside BigQuery's TIMESTAMP range (years 1-9999)", us)}
-		}
-		return protoreflect.ValueOfInt64(us), nil
+		return protoreflect.ValueOfInt64(v.Int()), nil
 	case "INT64":
 		return protoreflect.ValueOfInt64(v.Int()), nil
 	case "FLOAT64":
