@@ -202,29 +202,46 @@ func (e *Encoder) Encode(row any) ([]byte, error) {
 		return nil, err
 	}
 	var b []byte
+	err = e.eachValue(v, func(c *column, x reflect.Value) error {
+		var err error
+		b, err = c.append(b, x)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// eachValue calls fn with each value of row v that is not NULL, column by
+// column in field order, a list element by element: the one place that
+// says what NULL is (a nil pointer; a nil []byte for BYTES), for Encode
+// and message alike.
+func (e *Encoder) eachValue(v reflect.Value, fn func(c *column, x reflect.Value) error) error {
 	for i := range e.cols {
 		c := &e.cols[i]
 		fv := v.FieldByIndex(c.index)
 		switch {
 		case c.repeated:
-			if b, err = c.appendList(b, fv); err != nil {
-				return nil, err
+			for j := 0; j < fv.Len(); j++ {
+				if err := fn(c, fv.Index(j)); err != nil {
+					return err
+				}
 			}
 		case fv.Kind() == reflect.Pointer:
-			if fv.IsNil() {
-				continue
-			}
-			if b, err = c.append(b, fv.Elem()); err != nil {
-				return nil, err
+			if !fv.IsNil() {
+				if err := fn(c, fv.Elem()); err != nil {
+					return err
+				}
 			}
 		case fv.Kind() == reflect.Slice && fv.IsNil(): // BYTES: nil is NULL
 		default:
-			if b, err = c.append(b, fv); err != nil {
-				return nil, err
+			if err := fn(c, fv); err != nil {
+				return err
 			}
 		}
 	}
-	return b, nil
+	return nil
 }
 
 // append appends the field of column c holding v, validated, to b.
@@ -252,19 +269,6 @@ func (c *column) append(b []byte, v reflect.Value) ([]byte, error) {
 	}
 	b = protowire.AppendTag(b, num, protowire.VarintType)
 	return protowire.AppendVarint(b, x), nil
-}
-
-// appendList appends the repeated field of column c holding the slice v
-// to b, one field per element (proto2 lists are not packed; newEncoder
-// refuses a descriptor whose are).
-func (c *column) appendList(b []byte, v reflect.Value) ([]byte, error) {
-	for j := 0; j < v.Len(); j++ {
-		var err error
-		if b, err = c.append(b, v.Index(j)); err != nil {
-			return nil, err
-		}
-	}
-	return b, nil
 }
 
 // scalarBits is the validated value of a numeric column c holding v as
@@ -387,36 +391,20 @@ func (e *Encoder) message(row any) (*dynamicpb.Message, error) {
 		return nil, err
 	}
 	m := dynamicpb.NewMessage(e.msg)
-	for i := range e.cols {
-		c := &e.cols[i]
-		fv := v.FieldByIndex(c.index)
-		switch {
-		case c.repeated:
-			list := m.Mutable(c.field).List()
-			for j := 0; j < fv.Len(); j++ {
-				pv, err := c.scalar(fv.Index(j))
-				if err != nil {
-					return nil, err
-				}
-				list.Append(pv)
-			}
-		case fv.Kind() == reflect.Pointer:
-			if fv.IsNil() {
-				continue
-			}
-			pv, err := c.scalar(fv.Elem())
-			if err != nil {
-				return nil, err
-			}
-			m.Set(c.field, pv)
-		case fv.Kind() == reflect.Slice && fv.IsNil(): // BYTES: nil is NULL
-		default:
-			pv, err := c.scalar(fv)
-			if err != nil {
-				return nil, err
-			}
+	err = e.eachValue(v, func(c *column, x reflect.Value) error {
+		pv, err := c.scalar(x)
+		if err != nil {
+			return err
+		}
+		if c.repeated {
+			m.Mutable(c.field).List().Append(pv)
+		} else {
 			m.Set(c.field, pv)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
 }
