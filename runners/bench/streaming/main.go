@@ -143,9 +143,12 @@ func run(ctx context.Context) (err error) {
 	}
 	jobDone := make(chan done, 1)
 	synthetic := *source == "synthetic"
+	// start is when the stream begins: for the synthetic source, set now
+	// (it is built into the job); for pstest, once the job is up.
+	var start time.Time
 	var from streamjob.Source
-	start := time.Now().Add(syntheticStartDelay)
 	if synthetic {
+		start = time.Now().Add(syntheticStartDelay)
 		from = syntheticSource(msgs, start, cfg.StopAfterIdle)
 	}
 	go func() {

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/periodic"
 
 	"github.com/railyard/railyard/internal/sample"
+	"github.com/railyard/railyard/pipelines/streaming/streamjob"
 	"github.com/railyard/railyard/schemas"
 )
 
@@ -45,7 +46,7 @@ var schedule struct {
 // source ticks on for idle: when it ends, the watermark jumps to the end
 // of time, and on Prism v2.77.0 an early firing still pending then fails
 // the job (runners/KNOWN_ISSUES.md).
-func syntheticSource(msgs []sample.Message, start time.Time, idle time.Duration) func(s beam.Scope) beam.PCollection {
+func syntheticSource(msgs []sample.Message, start time.Time, idle time.Duration) streamjob.Source {
 	schedule.mu.Lock()
 	schedule.msgs, schedule.start, schedule.next = msgs, start, 0
 	schedule.mu.Unlock()
