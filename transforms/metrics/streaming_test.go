@@ -161,14 +161,22 @@ func TestPerMinuteStreaming(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, s := beam.NewPipelineWithRoot()
-			rows := metrics.PerMinute(s, stream(t, s, steps), tt.cfg)
-			byWindow := beam.GroupByKey(s, beam.ParDo(s, byWindowStart, global(s, rows)))
-			got := beam.ParDo(s, &summarizePanesFn{AddUp: tt.cfg.Panes == metrics.Discarding}, byWindow)
-			passert.EqualsList(s, got, tt.want)
-			ptest.RunAndValidate(t, p)
+			checkPanes(t, steps, tt.cfg, tt.want)
 		})
 	}
+}
+
+// checkPanes runs PerMinute with cfg over the test stream of steps and
+// requires the summaries of its windows' panes (summarizePanesFn, adding
+// panes up when they discard) to be want.
+func checkPanes(t *testing.T, steps []step, cfg metrics.Config, want []paneSummary) {
+	t.Helper()
+	p, s := beam.NewPipelineWithRoot()
+	rows := metrics.PerMinute(s, stream(t, s, steps), cfg)
+	byWindow := beam.GroupByKey(s, beam.ParDo(s, byWindowStart, global(s, rows)))
+	got := beam.ParDo(s, &summarizePanesFn{AddUp: cfg.Panes == metrics.Discarding}, byWindow)
+	passert.EqualsList(s, got, want)
+	ptest.RunAndValidate(t, p)
 }
 
 // TestPerMinuteStreamingOnlyLateEvents: a window none of whose events is
@@ -187,15 +195,10 @@ func TestPerMinuteStreamingOnlyLateEvents(t *testing.T) {
 		{watermark: 5 * time.Minute},
 	}
 	tr := trigger.AfterEndOfWindow().LateFiring(trigger.Always())
-	p, s := beam.NewPipelineWithRoot()
-	rows := metrics.PerMinute(s, stream(t, s, steps), metrics.Config{Trigger: tr, AllowedLateness: 2 * time.Minute, Panes: metrics.Accumulating})
-	byWindow := beam.GroupByKey(s, beam.ParDo(s, byWindowStart, global(s, rows)))
-	got := beam.ParDo(s, &summarizePanesFn{}, byWindow)
-	passert.EqualsList(s, got, []paneSummary{
+	checkPanes(t, steps, metrics.Config{Trigger: tr, AllowedLateness: 2 * time.Minute, Panes: metrics.Accumulating}, []paneSummary{
 		{Which: "first", PaneTiming: "LATE", Events: 1, Users: 1, ValueSum: 1},
 		{Which: "latest", PaneTiming: "LATE", Events: 2, Users: 2, ValueSum: 3},
 		{Which: "first", PaneTiming: "ON_TIME", Events: 1, Users: 1, ValueSum: 4},
 		{Which: "latest", PaneTiming: "ON_TIME", Events: 1, Users: 1, ValueSum: 4},
 	})
-	ptest.RunAndValidate(t, p)
 }
