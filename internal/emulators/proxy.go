@@ -2,7 +2,6 @@ package emulators
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"sync"
 )
@@ -19,6 +18,7 @@ type Proxy struct {
 	mu    sync.Mutex
 	ln    net.Listener // nil while down
 	conns map[net.Conn]struct{}
+	held  chan struct{} // closed by Release; nil while bytes flow
 	wg    sync.WaitGroup
 }
 
@@ -63,10 +63,46 @@ func (p *Proxy) Up() error {
 	return nil
 }
 
+// Hold stops forwarding bytes, both ways, on every connection, open or
+// new, until Release: the server is there but does not answer, as a
+// slow or overloaded one would not. Requests sent meanwhile stay in
+// flight.
+func (p *Proxy) Hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held == nil {
+		p.held = make(chan struct{})
+	}
+}
+
+// Release forwards what Hold kept back, and everything after it.
+func (p *Proxy) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held != nil {
+		close(p.held)
+		p.held = nil
+	}
+}
+
+// gate returns a channel to wait on before forwarding: closed at once
+// unless held.
+func (p *Proxy) gate() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held == nil {
+		return closedGate
+	}
+	return p.held
+}
+
+var closedGate = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // Close cuts the server off for good and waits for the proxy's
 // goroutines.
 func (p *Proxy) Close() {
 	p.Down()
+	p.Release() // what was held goes to closed connections, and ends
 	p.wg.Wait()
 }
 
@@ -110,9 +146,21 @@ func (p *Proxy) forward(c net.Conn) {
 	p.mu.Unlock()
 	pipe := func(dst, src net.Conn) {
 		defer p.wg.Done()
-		// Copy ends when either side closes (or Down closes both); its
-		// error says only which, and closing both ends the pair.
-		_, _ = io.Copy(dst, src)
+		// The copy ends when either side closes (or Down closes both);
+		// its error says only which, and closing both ends the pair.
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				<-p.gate()
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		dst.Close()
 		src.Close()
 		p.mu.Lock()
