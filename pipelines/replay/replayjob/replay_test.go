@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -121,6 +123,30 @@ func (f *fixture) put(t *testing.T, name string, data []byte) {
 	w.Write(data)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// killAtFirstReplayObject kills proc as soon as the lake holds an object
+// a replay wrote, and waits for it. killed is false if the process
+// exited first; err is then what it exited with.
+func (f *fixture) killAtFirstReplayObject(t *testing.T, proc *os.Process, exited <-chan error) (killed bool, err error) {
+	t.Helper()
+	for {
+		select {
+		case err := <-exited:
+			return false, err
+		default:
+		}
+		it := f.gcs.Bucket(f.bucket).Objects(t.Context(), &storage.Query{Prefix: "raw/"})
+		for a, err := it.Next(); err == nil; a, err = it.Next() {
+			if strings.Contains(a.Name, "/replay-") {
+				if err := proc.Kill(); err != nil {
+					t.Logf("kill: %v", err) // it has just exited
+				}
+				return true, <-exited
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -434,37 +460,56 @@ func TestReplayWriteFailed(t *testing.T) {
 	}
 }
 
-// TestReplayCancelledConverges kills a replay (its context cancelled) as
-// soon as its first lake object exists, before it records its replays,
-// and runs it again: the end state is the one an uninterrupted run leaves.
-func TestReplayCancelledConverges(t *testing.T) {
+// killedRunEnv carries, to the process TestReplayKilledConverges kills,
+// the replay's Config in JSON.
+const killedRunEnv = "RAILYARD_REPLAY_KILLED_RUN"
+
+// TestReplayKilledConverges kills a replay (its process, SIGKILL) as soon
+// as its first lake object exists, before it records its replays, and
+// runs it again: the end state is the one an uninterrupted run leaves.
+// The killed run is this test binary run again with killedRunEnv set; it
+// reaches the emulators through the environment testenv set. A process
+// is what a lost launcher or worker is; cancelling the run's context in
+// this process instead also trips a data race inside Beam's SDK harness
+// (dataWriter.send calls Recv on the data stream while the channel's
+// reader does), which the race detector reports as a failure of the
+// test.
+func TestReplayKilledConverges(t *testing.T) {
+	if js := os.Getenv(killedRunEnv); js != "" {
+		var cfg Config
+		if err := json.Unmarshal([]byte(js), &cfg); err != nil {
+			t.Fatalf("%s: %v", killedRunEnv, err)
+		}
+		if _, err := Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	te := testenv.Start(t, testenv.Emulators{Storage: true, BigQuery: true})
 	f := newFixture(t, te, "lake", "replay_cancel")
 
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			it := f.gcs.Bucket(f.bucket).Objects(ctx, &storage.Query{Prefix: "raw/"})
-			for a, err := it.Next(); err == nil; a, err = it.Next() {
-				if strings.Contains(a.Name, "/replay-") {
-					cancel()
-					return
-				}
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-	_, err := Run(ctx, f.config("c1"))
-	cancel()
-	<-done
+	js, err := json.Marshal(f.config("c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(os.Args[0], "-test.run=^TestReplayKilledConverges$", "-test.v")
+	cmd.Env = append(os.Environ(), killedRunEnv+"="+string(js))
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	killed, err := f.killAtFirstReplayObject(t, cmd.Process, exited)
 	recorded := f.db.One(t, "SELECT COUNT(*) FROM {ds}.dead_letter_replays")
-	t.Logf("the killed run returned %v; %s replays recorded", err, recorded)
-	if err == nil {
-		t.Log("the run finished before it was killed: the rerun below checks idempotence only")
-	} else if !strings.Contains(err.Error(), "replay c1") {
-		t.Fatalf("the run was killed before its pipeline started: %v", err)
+	switch {
+	case killed:
+		t.Logf("killed the run at its first replay object; %s replays recorded", recorded)
+	case err == nil:
+		t.Logf("the run finished before it was killed (%s replays recorded): the rerun below checks idempotence only", recorded)
+	default:
+		t.Fatalf("the run to kill failed on its own: %v\n%s", err, out.String())
 	}
 
 	res := replay(t, f.config("c2"))
