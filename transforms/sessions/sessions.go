@@ -152,19 +152,29 @@ func PerUser(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollection
 	if cfg.settings().FiresOnce() {
 		return perUserBatch(s, events, cfg.gap(), processed)
 	}
-	windowed := beam.WindowInto(s, window.NewSessions(cfg.gap()), events, cfg.settings().Options()...)
-	keyed := beam.ParDo(s, &keyByUserFn{}, windowed)
 	// The Go SDK v2.77.0 combine drops the pane (exec/combine.go builds its
-	// output without it), so group, and apply sessionFn per pane.
-	fn := &paneSessionFn{GapSeconds: gapSeconds, ProcessedAtMicros: processed}
-	if cfg.Groupings <= 1 {
-		return beam.ParDo(s, fn, beam.GroupByKey(s, keyed))
+	// output without it), so group, and apply sessionFn per pane. Each pane
+	// is grouped discarding; accumulating panes are then running totals in
+	// state (see accumulatingPerUser), not a regroup of the session.
+	discarding := cfg.settings()
+	discarding.Panes = Discarding
+	windowed := beam.WindowInto(s, window.NewSessions(cfg.gap()), events, discarding.Options()...)
+	keyed := beam.ParDo(s, &keyByUserFn{}, windowed)
+	grouped := []beam.PCollection{beam.GroupByKey(s, keyed)}
+	if cfg.Groupings > 1 {
+		grouped = make([]beam.PCollection, cfg.Groupings)
+		for i := range grouped {
+			g := s.Scope(fmt.Sprintf("Grouping%02d", i))
+			grouped[i] = beam.GroupByKey(g, beam.ParDo(g, &groupingFn{I: i, N: cfg.Groupings}, keyed))
+		}
 	}
-	rows := make([]beam.PCollection, cfg.Groupings)
-	for i := range rows {
-		g := s.Scope(fmt.Sprintf("Grouping%02d", i))
-		part := beam.ParDo(g, &groupingFn{I: i, N: cfg.Groupings}, keyed)
-		rows[i] = beam.ParDo(g, fn, beam.GroupByKey(g, part))
+	if cfg.Panes == Accumulating {
+		return accumulatingPerUser(s, events, grouped, cfg, hasEarlyFirings(cfg.Trigger))
+	}
+	fn := &paneSessionFn{GapSeconds: gapSeconds, ProcessedAtMicros: processed}
+	rows := make([]beam.PCollection, len(grouped))
+	for i, g := range grouped {
+		rows[i] = beam.ParDo(s, fn, g)
 	}
 	return beam.Flatten(s, rows...)
 }
