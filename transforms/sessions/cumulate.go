@@ -348,13 +348,14 @@ func unionSorted(a, b []string) []string {
 
 // hasEarlyFirings reports whether t may fire a pane before the end of the
 // window: anything but Beam's default trigger or AfterEndOfWindow without
-// early firings.
+// early firings (whose early firing is then nil or the default trigger,
+// which fires at the end of the window).
 func hasEarlyFirings(t trigger.Trigger) bool {
 	switch t := t.(type) {
 	case nil, *trigger.DefaultTrigger, trigger.DefaultTrigger:
 		return false
 	case *trigger.AfterEndOfWindowTrigger:
-		return t.Early() != nil
+		return hasEarlyFirings(t.Early())
 	}
 	return true
 }
@@ -377,7 +378,11 @@ func accumulatingPerUser(s beam.Scope, events beam.PCollection, grouped []beam.P
 		counts := stats.Count(s, beam.ParDo(s, withUser, beam.ParDo(s, markerKey, onTime)))
 		parts = append(parts, beam.ParDo(s, &onTimeMarkerFn{GapMillis: gapMillis, AllowedLatenessMillis: lateness}, counts))
 	}
-	stamped := beam.WindowInto(s, window.NewFixedWindows(stateWindow), beam.Flatten(s, parts...))
+	all := parts[0]
+	if len(parts) > 1 {
+		all = beam.Flatten(s, parts...)
+	}
+	stamped := beam.WindowInto(s, window.NewFixedWindows(stateWindow), all)
 	rows := beam.ParDo(s, newCumulateFn(int64(cfg.gap()/time.Second), cfg.settings().ProcessedAtMicros()), stamped)
 	return beam.WindowInto(s, window.NewGlobalWindows(), rows)
 }

@@ -43,6 +43,7 @@ func TestSessionsEndAtMidnight(t *testing.T) {
 	}{
 		{"batch", sessions.Config{Gap: gap, ProcessedAt: processedAt}},
 		{"streaming", lateFirings},
+		{"streaming, running totals", runningTotals},
 	}
 	for _, path := range paths {
 		t.Run(path.name, func(t *testing.T) {
@@ -57,7 +58,7 @@ func TestSessionsEndAtMidnight(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if path.name != "streaming" {
+			if path.name == "batch" {
 				return
 			}
 			read := paneEvents(t, res)

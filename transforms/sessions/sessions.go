@@ -81,6 +81,16 @@ type Config struct {
 	// ignored when panes fire once (the batch job, which does not group
 	// by window).
 	Groupings int
+	// RunningTotals, with accumulating panes, keeps each session's total
+	// in state and groups only each pane's new events (discarding panes;
+	// see cumulate.go): a pane then costs its own events, not the whole
+	// session so far, and a late event merges into the session it extends
+	// even on a runner that fails to merge its window (Prism v2.77.0). It
+	// costs a state read and write per pane, which measured the same CPU
+	// per event as regrouping in the streaming bench on Prism. Without it
+	// each pane regroups the session: O(n²) for a long session with early
+	// panes every second. The streaming job sets it.
+	RunningTotals bool
 	// ProcessedAt, when set, is every pane's processed_at, instead of the
 	// wall clock at the time the pane is computed: for tests and golden
 	// files.
@@ -153,22 +163,18 @@ func PerUser(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollection
 		return perUserBatch(s, events, cfg.gap(), processed)
 	}
 	// The Go SDK v2.77.0 combine drops the pane (exec/combine.go builds its
-	// output without it), so group, and apply sessionFn per pane. Each pane
-	// is grouped discarding; accumulating panes are then running totals in
-	// state (see accumulatingPerUser), not a regroup of the session.
-	discarding := cfg.settings()
-	discarding.Panes = Discarding
-	windowed := beam.WindowInto(s, window.NewSessions(cfg.gap()), events, discarding.Options()...)
-	keyed := beam.ParDo(s, &keyByUserFn{}, windowed)
-	grouped := []beam.PCollection{beam.GroupByKey(s, keyed)}
-	if cfg.Groupings > 1 {
-		grouped = make([]beam.PCollection, cfg.Groupings)
-		for i := range grouped {
-			g := s.Scope(fmt.Sprintf("Grouping%02d", i))
-			grouped[i] = beam.GroupByKey(g, beam.ParDo(g, &groupingFn{I: i, N: cfg.Groupings}, keyed))
-		}
+	// output without it), so group, and apply sessionFn per pane. With
+	// RunningTotals each pane is grouped discarding, and accumulating
+	// panes are running totals in state (see accumulatingPerUser), not a
+	// regroup of the session.
+	set := cfg.settings()
+	if cfg.RunningTotals {
+		set.Panes = Discarding
 	}
-	if cfg.Panes == Accumulating {
+	windowed := beam.WindowInto(s, window.NewSessions(cfg.gap()), events, set.Options()...)
+	keyed := beam.ParDo(s, &keyByUserFn{}, windowed)
+	grouped := groupPanes(s, keyed, cfg.Groupings)
+	if cfg.RunningTotals && cfg.Panes == Accumulating {
 		return accumulatingPerUser(s, events, grouped, cfg, hasEarlyFirings(cfg.Trigger))
 	}
 	fn := &paneSessionFn{GapSeconds: gapSeconds, ProcessedAtMicros: processed}
@@ -176,7 +182,24 @@ func PerUser(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollection
 	for i, g := range grouped {
 		rows[i] = beam.ParDo(s, fn, g)
 	}
+	if len(rows) == 1 {
+		return rows[0]
+	}
 	return beam.Flatten(s, rows...)
+}
+
+// groupPanes groups the keyed events of each pane over n independent
+// groupings (one if n is 0 or 1).
+func groupPanes(s beam.Scope, keyed beam.PCollection, n int) []beam.PCollection {
+	if n <= 1 {
+		return []beam.PCollection{beam.GroupByKey(s, keyed)}
+	}
+	grouped := make([]beam.PCollection, n)
+	for i := range grouped {
+		g := s.Scope(fmt.Sprintf("Grouping%02d", i))
+		grouped[i] = beam.GroupByKey(g, beam.ParDo(g, &groupingFn{I: i, N: n}, keyed))
+	}
+	return grouped
 }
 
 // maxGroupings bounds Config.Groupings: each is a step of the graph.

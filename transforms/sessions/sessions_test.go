@@ -74,7 +74,7 @@ func withGap(ss schemas.Session, gap time.Duration) schemas.Session {
 // isBatchPane reports whether a row is the one pane of its session in a
 // batch run: index 0, on time, and the test's processed_at. Grouped per
 // pane, Prism v2.77.0 does not describe the pane of a merged session
-// window, so UNKNOWN is accepted too (see TestPerUserStreamingMergesALateEvent).
+// window, so UNKNOWN is accepted too (see TestPerUserStreamingOnPrism).
 func isBatchPane(ss schemas.SessionSpeed) bool {
 	return ss.PaneIndex == 0 && (ss.PaneTiming == "ON_TIME" || ss.PaneTiming == "UNKNOWN") && ss.ProcessedAt == processedAt.UnixMicro()
 }

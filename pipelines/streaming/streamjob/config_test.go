@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
 )
 
 func validConfig() Config {
@@ -106,6 +108,33 @@ func TestCloseMarginAndWatermarkSpeed(t *testing.T) {
 		}
 		if got := time.Duration(set.read.MaxWatermarkSpeed * float64(time.Second)); got.Round(time.Microsecond) != tc.wantWatermark {
 			t.Errorf("runner %q, early firing %v, lateness %v: watermark speed %v a second, want %v", tc.runner, tc.early, tc.lateness, got, tc.wantWatermark)
+		}
+	}
+}
+
+// TestSessionSettings: sessions fire early panes where the runner takes
+// them; on Prism, which refuses them, they are split over 16 groupings.
+func TestSessionSettings(t *testing.T) {
+	for _, tc := range []struct {
+		runner    string
+		early     bool
+		groupings int
+	}{
+		{"prism", false, prismSessionGroupings},
+		{"dataflow", true, 0},
+		{"flink", true, 0},
+	} {
+		cfg := validConfig()
+		cfg.Runner, cfg.EarlyFiring = tc.runner, time.Second
+		set := cfg.settings()
+		eow, ok := set.sessionsTrigger.(*trigger.AfterEndOfWindowTrigger)
+		if !ok {
+			t.Fatalf("runner %q: sessions trigger %T, want AfterEndOfWindow", tc.runner, set.sessionsTrigger)
+		}
+		_, atEnd := eow.Early().(*trigger.DefaultTrigger) // fires at the end of the window
+		if early := eow.Early() != nil && !atEnd; early != tc.early || set.sessionGroupings != tc.groupings {
+			t.Errorf("runner %q: sessions trigger %v, groupings %d; want early firings %v, groupings %d",
+				tc.runner, set.sessionsTrigger, set.sessionGroupings, tc.early, tc.groupings)
 		}
 	}
 }

@@ -93,7 +93,7 @@ func build(s beam.Scope, cfg Config, recoverFrom int64, source Source) error {
 	})
 	perSession := sessions.PerUser(s.Scope("ComputeSessions"), forSessions, sessions.Config{
 		Gap: cfg.SessionGap, Trigger: set.sessionsTrigger, AllowedLateness: cfg.AllowedLateness, Panes: sessions.Accumulating,
-		Groupings: set.sessionGroupings,
+		Groupings: set.sessionGroupings, RunningTotals: true,
 	})
 	// 7. Append to the speed tables.
 	eventsWritten, eventsDead := bqsink.Stream(s.Scope("WriteEvents"), sink, schemas.MustLookupTable(schemas.TableEventsSpeed), fresh)
