@@ -124,14 +124,7 @@ func (fn *deltaFn) ProcessElement(ctx context.Context, pn typex.PaneInfo, w type
 	if err != nil {
 		return 0, "", sessionDelta{}, err
 	}
-	var combine sessionFn
-	acc := combine.CreateAccumulator()
-	var in sessionInput
-	for inputs(&in) {
-		acc = combine.AddInput(acc, in)
-	}
-	paneEvents.Update(ctx, acc.Events)
-	total := combine.ExtractOutput(acc)
+	total := paneTotal(ctx, inputs)
 	d.Events, d.Start, d.End, d.Sources = total.Events, total.Start, total.End, total.Sources
 	d.Timing = int32(pn.Timing)
 	if pn.Index == 0 && !pn.IsFirst { // not a pane at all (see windowing.Pane)

@@ -277,6 +277,12 @@ type paneSessionFn struct {
 }
 
 func (fn *paneSessionFn) ProcessElement(ctx context.Context, pn typex.PaneInfo, key string, inputs func(*sessionInput) bool) schemas.SessionSpeed {
+	return sessionRow(userOfKey(key), paneTotal(ctx, inputs), fn.GapSeconds, windowing.Pane(pn, fn.ProcessedAtMicros))
+}
+
+// paneTotal is the session total of a pane's events, which it counts in
+// sessions_pane_events.
+func paneTotal(ctx context.Context, inputs func(*sessionInput) bool) sessionTotal {
 	var combine sessionFn
 	acc := combine.CreateAccumulator()
 	var in sessionInput
@@ -284,7 +290,7 @@ func (fn *paneSessionFn) ProcessElement(ctx context.Context, pn typex.PaneInfo, 
 		acc = combine.AddInput(acc, in)
 	}
 	paneEvents.Update(ctx, acc.Events)
-	return sessionRow(userOfKey(key), combine.ExtractOutput(acc), fn.GapSeconds, windowing.Pane(pn, fn.ProcessedAtMicros))
+	return combine.ExtractOutput(acc)
 }
 
 func sessionRow(userID string, total sessionTotal, gapSeconds int64, p schemas.Pane) schemas.SessionSpeed {
