@@ -137,14 +137,11 @@ func (f *fixture) killAtFirstReplayObject(t *testing.T, proc *os.Process, exited
 			return false, err
 		default:
 		}
-		it := f.gcs.Bucket(f.bucket).Objects(t.Context(), &storage.Query{Prefix: "raw/"})
-		for a, err := it.Next(); err == nil; a, err = it.Next() {
-			if strings.Contains(a.Name, "/replay-") {
-				if err := proc.Kill(); err != nil {
-					t.Logf("kill: %v", err) // it has just exited
-				}
-				return true, <-exited
+		if len(f.replayObjects(t)) > 0 {
+			if err := proc.Kill(); err != nil {
+				t.Logf("kill: %v", err) // it has just exited
 			}
+			return true, <-exited
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
