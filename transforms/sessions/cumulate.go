@@ -81,8 +81,7 @@ import (
 
 func init() {
 	register.DoFn5x4[context.Context, typex.PaneInfo, typex.Window, string, func(*sessionInput) bool, beam.EventTime, string, sessionDelta, error](&deltaFn{})
-	register.Function1x2(markerKey)
-	register.Function3x0(withUser)
+	register.Function2x0(markerKey)
 	register.Emitter1[string]()
 	register.DoFn3x4[typex.Window, string, int, beam.EventTime, string, sessionDelta, error](&onTimeMarkerFn{})
 	register.DoFn4x1[state.Provider, string, sessionDelta, func(beam.EventTime, schemas.SessionSpeed), error](&cumulateFn{})
@@ -159,19 +158,11 @@ func stateStamp(key string, windowStartMicros, gapMillis, latenessMillis, i int6
 	return mtime.FromMilliseconds(start + min(max(i, 0), hourMillis-1))
 }
 
-// markerKey is the userDayKey of an event, false for one without a
-// user_id (keyByUserFn counts those).
-func markerKey(ev schemas.Event) (string, bool) {
-	if ev.UserID == nil {
-		return "", false
-	}
-	return userDayKey(*ev.UserID, Day(ev.EventTime)), true
-}
-
-// withUser keeps the keys of markerKey that are keys.
-func withUser(key string, ok bool, emit func(string)) {
-	if ok {
-		emit(key)
+// markerKey emits the key of an event with a user_id (keyByUserFn counts
+// those without).
+func markerKey(ev schemas.Event, emit func(string)) {
+	if ev.UserID != nil {
+		emit(eventKey(ev))
 	}
 }
 
@@ -253,10 +244,7 @@ func (fn *cumulateFn) ProcessElement(sp state.Provider, key string, d sessionDel
 	for _, p := range parts {
 		merged = mergeStored(merged, p)
 	}
-	closed := false
-	for _, p := range parts {
-		closed = closed || p.closed()
-	}
+	closed := merged.closed() // if any part is (see mergeStored)
 	fire := false
 	timing := typex.PaneTiming(d.Timing)
 	switch {
@@ -368,7 +356,7 @@ func accumulatingPerUser(s beam.Scope, events beam.PCollection, grouped []beam.P
 		// The on-time marker: Beam's default trigger without lateness
 		// fires each session once, with the events that were not late.
 		onTime := beam.WindowInto(s, window.NewSessions(cfg.gap()), events)
-		counts := stats.Count(s, beam.ParDo(s, withUser, beam.ParDo(s, markerKey, onTime)))
+		counts := stats.Count(s, beam.ParDo(s, markerKey, onTime))
 		parts = append(parts, beam.ParDo(s, &onTimeMarkerFn{GapMillis: gapMillis, AllowedLatenessMillis: lateness}, counts))
 	}
 	all := parts[0]

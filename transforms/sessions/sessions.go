@@ -251,7 +251,12 @@ func (*keyByUserFn) ProcessElement(ctx context.Context, ev schemas.Event, emit f
 		skippedNoUser.Inc(ctx, 1)
 		return
 	}
-	emit(userDayKey(*ev.UserID, Day(ev.EventTime)), sessionInput{EventTime: ev.EventTime, Source: ev.Source})
+	emit(eventKey(ev), sessionInput{EventTime: ev.EventTime, Source: ev.Source})
+}
+
+// eventKey is the userDayKey of an event with a user_id.
+func eventKey(ev schemas.Event) string {
+	return userDayKey(*ev.UserID, Day(ev.EventTime))
 }
 
 // userDayKey is the key a session window merges under: the day, a colon
