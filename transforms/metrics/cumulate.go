@@ -152,7 +152,7 @@ func stateKey(w typex.Window, key minuteKey, allowedLatenessMillis int64) (windo
 // cumulateFn keeps the window's state.
 func inPaneOrder(stamp beam.EventTime, i int64) beam.EventTime {
 	ms, size := stamp.Milliseconds(), WindowSize.Milliseconds()
-	last := ms - ((ms%size)+size)%size + size - 1
+	last := windowing.FixedStart(ms, size) + size - 1
 	return mtime.FromMilliseconds(min(ms+max(i, 0), last))
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -154,7 +153,7 @@ func stateStamp(key string, windowStartMicros, gapMillis, latenessMillis, i int6
 		d = Day(windowStartMicros)
 	}
 	last := (d+1)*dayMillis + gapMillis + latenessMillis
-	start := last - ((last%hourMillis)+hourMillis)%hourMillis + hourMillis
+	start := windowing.FixedStart(last, hourMillis) + hourMillis
 	return mtime.FromMilliseconds(start + min(max(i, 0), hourMillis-1))
 }
 
@@ -325,20 +324,6 @@ func unionSorted(a, b []string) []string {
 	out = append(append(out, a...), b...)
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-// hasEarlyFirings reports whether t may fire a pane before the end of the
-// window: anything but Beam's default trigger or AfterEndOfWindow without
-// early firings (whose early firing is then nil or the default trigger,
-// which fires at the end of the window).
-func hasEarlyFirings(t trigger.Trigger) bool {
-	switch t := t.(type) {
-	case nil, *trigger.DefaultTrigger, trigger.DefaultTrigger:
-		return false
-	case *trigger.AfterEndOfWindowTrigger:
-		return hasEarlyFirings(t.Early())
-	}
-	return true
 }
 
 // accumulatingPerUser is PerUser with accumulating panes, at a cost per

@@ -193,23 +193,3 @@ func TestOnTimeMarkers(t *testing.T) {
 	passert.Count(s, with, "rows", 2*3) // per user: two sessions on 1 March, one on the 2nd
 	ptest.RunAndValidate(t, p)
 }
-
-func TestHasEarlyFirings(t *testing.T) {
-	early := trigger.Repeat(trigger.AfterProcessingTime().PlusDelay(time.Second))
-	for _, tc := range []struct {
-		trigger trigger.Trigger
-		want    bool
-	}{
-		{nil, false},
-		{trigger.Default(), false},
-		{trigger.AfterEndOfWindow(), false},
-		{trigger.AfterEndOfWindow().LateFiring(trigger.Always()), false},
-		{trigger.AfterEndOfWindow().EarlyFiring(early).LateFiring(trigger.Always()), true},
-		{early, true},
-		{trigger.Always(), true},
-	} {
-		if got := hasEarlyFirings(tc.trigger); got != tc.want {
-			t.Errorf("hasEarlyFirings(%v) = %v, want %v", tc.trigger, got, tc.want)
-		}
-	}
-}

@@ -175,7 +175,7 @@ func PerUser(s beam.Scope, events beam.PCollection, cfg Config) beam.PCollection
 	keyed := beam.ParDo(s, &keyByUserFn{}, windowed)
 	grouped := groupPanes(s, keyed, cfg.Groupings)
 	if cfg.RunningTotals && cfg.Panes == Accumulating {
-		return accumulatingPerUser(s, events, grouped, cfg, hasEarlyFirings(cfg.Trigger))
+		return accumulatingPerUser(s, events, grouped, cfg, windowing.FiresEarly(cfg.Trigger))
 	}
 	fn := &paneSessionFn{GapSeconds: gapSeconds, ProcessedAtMicros: processed}
 	rows := make([]beam.PCollection, len(grouped))

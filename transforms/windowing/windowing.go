@@ -84,6 +84,26 @@ func (s Settings) FiresOnce() bool {
 	return false
 }
 
+// FiresEarly reports whether t may fire a pane before the end of the
+// window: anything but Beam's default trigger or AfterEndOfWindow without
+// early firings (whose early firing is then nil or the default trigger,
+// which fires at the end of the window).
+func FiresEarly(t trigger.Trigger) bool {
+	switch t := t.(type) {
+	case nil, *trigger.DefaultTrigger, trigger.DefaultTrigger:
+		return false
+	case *trigger.AfterEndOfWindowTrigger:
+		return FiresEarly(t.Early())
+	}
+	return true
+}
+
+// FixedStart is the start of the fixed window of size that holds ms, both
+// in milliseconds (for ms before 1970 too).
+func FixedStart(ms, size int64) int64 {
+	return ms - ((ms%size)+size)%size
+}
+
 // Options turns the settings into WindowInto options.
 func (s Settings) Options() []beam.WindowIntoOption {
 	opts := []beam.WindowIntoOption{beam.AllowedLateness(s.AllowedLateness), beam.PanesAccumulate()}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
 
 	"github.com/railyard/railyard/schemas"
@@ -47,5 +48,40 @@ func TestSettings(t *testing.T) {
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	if got := (Settings{ProcessedAt: at}).ProcessedAtMicros(); got != at.UnixMicro() {
 		t.Errorf("ProcessedAtMicros = %d, want %d", got, at.UnixMicro())
+	}
+}
+
+func TestFiresEarly(t *testing.T) {
+	early := trigger.Repeat(trigger.AfterProcessingTime().PlusDelay(time.Second))
+	for _, tc := range []struct {
+		trigger trigger.Trigger
+		want    bool
+	}{
+		{nil, false},
+		{trigger.Default(), false},
+		{trigger.AfterEndOfWindow(), false},
+		{trigger.AfterEndOfWindow().LateFiring(trigger.Always()), false},
+		{trigger.AfterEndOfWindow().EarlyFiring(early).LateFiring(trigger.Always()), true},
+		{early, true},
+		{trigger.Always(), true},
+	} {
+		if got := FiresEarly(tc.trigger); got != tc.want {
+			t.Errorf("FiresEarly(%v) = %v, want %v", tc.trigger, got, tc.want)
+		}
+	}
+}
+
+func TestFixedStart(t *testing.T) {
+	for _, tc := range []struct{ ms, size, want int64 }{
+		{0, 60_000, 0},
+		{59_999, 60_000, 0},
+		{60_000, 60_000, 60_000},
+		{-1, 60_000, -60_000},
+		{-60_000, 60_000, -60_000},
+		{7_200_001, 3_600_000, 7_200_000},
+	} {
+		if got := FixedStart(tc.ms, tc.size); got != tc.want {
+			t.Errorf("FixedStart(%d, %d) = %d, want %d", tc.ms, tc.size, got, tc.want)
+		}
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
+	"github.com/railyard/railyard/transforms/windowing"
 )
 
 func validConfig() Config {
@@ -127,12 +127,7 @@ func TestSessionSettings(t *testing.T) {
 		cfg := validConfig()
 		cfg.Runner, cfg.EarlyFiring = tc.runner, time.Second
 		set := cfg.settings()
-		eow, ok := set.sessionsTrigger.(*trigger.AfterEndOfWindowTrigger)
-		if !ok {
-			t.Fatalf("runner %q: sessions trigger %T, want AfterEndOfWindow", tc.runner, set.sessionsTrigger)
-		}
-		_, atEnd := eow.Early().(*trigger.DefaultTrigger) // fires at the end of the window
-		if early := eow.Early() != nil && !atEnd; early != tc.early || set.sessionGroupings != tc.groupings {
+		if early := windowing.FiresEarly(set.sessionsTrigger); early != tc.early || set.sessionGroupings != tc.groupings {
 			t.Errorf("runner %q: sessions trigger %v, groupings %d; want early firings %v, groupings %d",
 				tc.runner, set.sessionsTrigger, set.sessionGroupings, tc.early, tc.groupings)
 		}
