@@ -18,9 +18,9 @@ import (
 	"cloud.google.com/go/bigquery/storage/managedwriter"
 
 	"github.com/railyard/railyard/internal/emulators"
+	"github.com/railyard/railyard/internal/proc"
 	"github.com/railyard/railyard/pipelines/batch/batchjob"
 	"github.com/railyard/railyard/pipelines/config"
-	"github.com/railyard/railyard/runners/bench/internal/proc"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/schemas/metricnames"
 	"github.com/railyard/railyard/transforms/bqsink"

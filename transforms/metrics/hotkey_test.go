@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 
+	"github.com/railyard/railyard/internal/proc"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/transforms/metrics"
 )
@@ -154,16 +154,6 @@ func TestPerMinuteHotKey(t *testing.T) {
 	})
 }
 
-// cpuTime is the CPU time, user and system, this process has used.
-func cpuTime(t testing.TB) time.Duration {
-	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // TestPerMinuteHotKeyCost measures (with -hotkey) the CPU time of the
 // pipeline of TestPerMinuteHotKey at 50,000 and 200,000 events: if the
 // cost of a pane does not depend on how many events the window holds,
@@ -177,12 +167,12 @@ func TestPerMinuteHotKeyCost(t *testing.T) {
 	for i, n := range []int{50_000, 200_000} {
 		p := hotKeyPipeline(t, n)
 		runtime.GC()
-		before, wall := cpuTime(t), time.Now()
+		before, wall := proc.SelfCPU(), time.Now()
 		res, err := ptest.RunWithMetrics(p)
 		if err != nil {
 			t.Fatalf("%d events: %v", n, err)
 		}
-		cpu[i] = cpuTime(t) - before
+		cpu[i] = proc.SelfCPU() - before
 		var panes int64
 		for _, d := range res.Metrics().Query(func(r beam.MetricResult) bool { return r.Name() == "window_panes" }).Distributions() {
 			panes = d.Result().Max

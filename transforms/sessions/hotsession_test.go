@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
+	"github.com/railyard/railyard/internal/proc"
 	"github.com/railyard/railyard/schemas"
 	"github.com/railyard/railyard/schemas/metricnames"
 	"github.com/railyard/railyard/transforms/sessions"
@@ -112,19 +112,12 @@ func TestHotSessionCost(t *testing.T) {
 	if !*hotSession {
 		t.Skip("slow: run with -args -hotsession")
 	}
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-			t.Fatal(err)
-		}
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
 	var took []time.Duration
 	for _, n := range []int{50_000, 200_000} {
 		runtime.GC()
-		before, start := cpu(), time.Now()
+		before, start := proc.SelfCPU(), time.Now()
 		read := runHotSession(t, n, 60)
-		took = append(took, cpu()-before)
+		took = append(took, proc.SelfCPU()-before)
 		t.Logf("%d events, 60 late panes: CPU %v, wall %v, events read %d", n, took[len(took)-1].Round(time.Millisecond), time.Since(start).Round(time.Millisecond), read)
 	}
 	t.Logf("CPU time grew %.1f× for 4× the events (%s, GOMAXPROCS %d)", float64(took[1])/float64(took[0]), runtime.GOARCH, runtime.GOMAXPROCS(0))

@@ -39,8 +39,8 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
 	"github.com/railyard/railyard/internal/emulators"
+	"github.com/railyard/railyard/internal/proc"
 	"github.com/railyard/railyard/pipelines/collect/collector"
-	"github.com/railyard/railyard/runners/bench/internal/proc"
 )
 
 var (

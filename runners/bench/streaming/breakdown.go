@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"github.com/railyard/railyard/runners/bench/internal/proc"
+	"github.com/railyard/railyard/internal/proc"
 )
 
 // cpuShares are the parts of the job's process a CPU profile sample is

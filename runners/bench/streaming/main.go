@@ -42,11 +42,11 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/railyard/railyard/internal/emulators"
+	"github.com/railyard/railyard/internal/proc"
 	"github.com/railyard/railyard/internal/publish"
 	"github.com/railyard/railyard/internal/sample"
 	"github.com/railyard/railyard/pipelines/config"
 	"github.com/railyard/railyard/pipelines/streaming/streamjob"
-	"github.com/railyard/railyard/runners/bench/internal/proc"
 	"github.com/railyard/railyard/transforms/bqsink"
 )
 
